@@ -1,0 +1,162 @@
+//! A verification case as Verdict keeps it.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// Verdict's own summary of a case, stable even as iDenfy's status vocabulary grows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Decision {
+    /// No final result yet.
+    Pending,
+    /// Final and approved.
+    Approved,
+    /// Final and denied.
+    Denied,
+    /// Final, with fraud or mismatch tags: iDenfy leaves the call to us.
+    Suspected,
+    /// The verification expired before it was done.
+    Expired,
+    /// The verification was cancelled.
+    Cancelled,
+}
+
+impl Decision {
+    /// The stored spelling.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "PENDING",
+            Self::Approved => "APPROVED",
+            Self::Denied => "DENIED",
+            Self::Suspected => "SUSPECTED",
+            Self::Expired => "EXPIRED",
+            Self::Cancelled => "CANCELLED",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(raw: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|d| d.as_str() == raw)
+    }
+
+    /// Every decision.
+    pub const ALL: [Decision; 6] = [
+        Self::Pending,
+        Self::Approved,
+        Self::Denied,
+        Self::Suspected,
+        Self::Expired,
+        Self::Cancelled,
+    ];
+}
+
+/// What happened to a stored delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// It changed the case and bumped its revision.
+    Applied,
+    /// The same event type with the same body was stored before: nothing changed.
+    Duplicate,
+    /// A preliminary result that arrived after the final one: kept, not applied.
+    Stale,
+}
+
+impl Outcome {
+    /// The stored and answered spelling (`{"outcome": "applied"}`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Applied => "applied",
+            Self::Duplicate => "duplicate",
+            Self::Stale => "stale",
+        }
+    }
+
+    /// Parses the stored spelling.
+    pub fn parse(raw: &str) -> Option<Self> {
+        [Self::Applied, Self::Duplicate, Self::Stale]
+            .into_iter()
+            .find(|o| o.as_str() == raw)
+    }
+}
+
+/// The identity read from the document. Kept apart from the case so it can be purged, and only
+/// returned to callers who ask for the full view.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Person {
+    pub first_name: Option<String>,
+    pub last_name: Option<String>,
+    pub date_of_birth: Option<String>,
+    pub nationality: Option<String>,
+    pub sex: Option<String>,
+    pub document_type: Option<String>,
+    pub document_number: Option<String>,
+    pub document_expiry: Option<String>,
+    pub issuing_country: Option<String>,
+}
+
+impl Person {
+    /// True when nothing is known.
+    pub fn is_empty(&self) -> bool {
+        *self == Self::default()
+    }
+
+    /// Fields known in `newer` replace ours; fields it lacks keep what an earlier delivery said,
+    /// because a sparse later body (a cancellation, say) does not make the person unknown.
+    pub fn merged_with(&self, newer: &Person) -> Person {
+        fn pick(new: &Option<String>, old: &Option<String>) -> Option<String> {
+            new.clone().or_else(|| old.clone())
+        }
+        Person {
+            first_name: pick(&newer.first_name, &self.first_name),
+            last_name: pick(&newer.last_name, &self.last_name),
+            date_of_birth: pick(&newer.date_of_birth, &self.date_of_birth),
+            nationality: pick(&newer.nationality, &self.nationality),
+            sex: pick(&newer.sex, &self.sex),
+            document_type: pick(&newer.document_type, &self.document_type),
+            document_number: pick(&newer.document_number, &self.document_number),
+            document_expiry: pick(&newer.document_expiry, &self.document_expiry),
+            issuing_country: pick(&newer.issuing_country, &self.issuing_country),
+        }
+    }
+}
+
+/// The current state of one verification. Vendor statuses are kept verbatim as strings: iDenfy
+/// adds values over time and we never reject one we do not know.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Case {
+    pub scan_ref: String,
+    pub client_id: String,
+    pub external_ref: Option<String>,
+    pub decision: Decision,
+    pub is_final: bool,
+    pub overall_status: Option<String>,
+    pub last_event_type: String,
+    /// 1 for the first applied delivery, +1 for each applied one after.
+    pub revision: u64,
+    pub auto_document: Option<String>,
+    pub auto_face: Option<String>,
+    pub manual_document: Option<String>,
+    pub manual_face: Option<String>,
+    pub fraud_tags: Vec<String>,
+    pub mismatch_tags: Vec<String>,
+    pub suspicion_reasons: Vec<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    /// When the case last became final; `None` while it is open.
+    pub finalized_at: Option<DateTime<Utc>>,
+    /// Only filled when the reader asked for personal data.
+    pub person: Option<Person>,
+}
+
+/// One stored delivery of a case, as shown in its history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CaseEvent {
+    pub event_type: String,
+    pub is_final: bool,
+    pub outcome: Outcome,
+    /// The case revision after this delivery.
+    pub revision: u64,
+    pub overall_status: Option<String>,
+    pub received_at: DateTime<Utc>,
+}

@@ -1,0 +1,69 @@
+//! The domain's error type and the one table that maps error kinds to HTTP and gRPC codes.
+
+/// Boxed source errors from adapters, kept for logging and never shown to callers.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What can go wrong behind a port. Adapters convert their own errors into this so the edges
+/// (HTTP, gRPC) map every failure through [`ErrorKind`] without knowing SQL or Redis.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The database (or another dependency) could not answer in time; retrying later may work.
+    #[error("storage unavailable")]
+    Unavailable(#[source] BoxError),
+    /// The caller sent something malformed (a bad cursor or page token).
+    #[error("{0}")]
+    InvalidArgument(String),
+    /// Anything else: a bug or corrupt data. Logged with its cause, shown opaque.
+    #[error("internal error")]
+    Internal(#[source] BoxError),
+}
+
+impl Error {
+    /// The kind that decides the status code at the edges.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::Unavailable(_) => ErrorKind::Unavailable,
+            Self::InvalidArgument(_) => ErrorKind::InvalidArgument,
+            Self::Internal(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+/// The few kinds of failure callers can act on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorKind {
+    /// The request was malformed.
+    InvalidArgument,
+    /// The thing asked for does not exist.
+    NotFound,
+    /// The webhook signature was missing or wrong.
+    Unauthenticated,
+    /// Try again later (database down, write deadline passed, shutting down).
+    Unavailable,
+    /// A bug or corrupt data.
+    Internal,
+}
+
+impl ErrorKind {
+    /// The single mapping table: HTTP status and canonical gRPC code (as its number, so this
+    /// crate stays free of `http` and `tonic`).
+    const fn codes(self) -> (u16, i32) {
+        match self {
+            Self::InvalidArgument => (400, 3),
+            Self::NotFound => (404, 5),
+            Self::Unauthenticated => (401, 16),
+            Self::Unavailable => (503, 14),
+            Self::Internal => (500, 13),
+        }
+    }
+
+    /// The HTTP status code for this kind.
+    pub const fn http_status(self) -> u16 {
+        self.codes().0
+    }
+
+    /// The canonical gRPC status code number for this kind.
+    pub const fn grpc_code(self) -> i32 {
+        self.codes().1
+    }
+}

@@ -1,0 +1,26 @@
+//! The heart of Verdict: what an iDenfy webhook says, how it changes a case, and the ports the
+//! application needs from the outside world.
+//!
+//! Nothing here knows HTTP, gRPC, SQL or Redis: the adapters in the other crates translate to and
+//! from these types, so every rule of the case lifecycle can be tested as a pure function.
+
+pub mod case;
+pub mod cursor;
+pub mod error;
+pub mod event;
+pub mod machine;
+pub mod payload;
+pub mod ports;
+pub mod signature;
+
+pub use case::{Case, CaseEvent, Decision, Outcome, Person};
+pub use cursor::Cursor;
+pub use error::{Error, ErrorKind};
+pub use event::EventType;
+pub use machine::{Transition, apply};
+pub use payload::Payload;
+pub use ports::{
+    CasePage, CaseQuery, CaseStore, ChangeBus, FeedChange, NewDelivery, NewQuarantine,
+    Notification, QuarantineItem, Recorded,
+};
+pub use signature::{SignatureError, SignatureVerifier, UnverifiedWebhook, VerifiedWebhook, sign};

@@ -1,0 +1,183 @@
+//! The ports: what the application needs from storage and from the change bus. Adapters in
+//! `verdict-store` and `verdict-bus` implement them; the edges hold them as `Arc<dyn …>`.
+
+use std::fmt;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use chrono::{DateTime, Utc};
+
+use crate::{Case, CaseEvent, Cursor, Decision, Error, EventType, Outcome, Payload};
+
+/// A verified, parsed delivery ready to be recorded.
+#[derive(Clone)]
+pub struct NewDelivery {
+    pub event: EventType,
+    pub payload: Payload,
+    /// The raw body exactly as received: kept so a delivery can be re-examined later.
+    pub body: Bytes,
+    pub received_at: DateTime<Utc>,
+    /// W3C traceparent of the request that brought it, so later work can join its trace.
+    pub traceparent: Option<String>,
+}
+
+impl fmt::Debug for NewDelivery {
+    // Payload and body carry personal data.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewDelivery")
+            .field("event", &self.event)
+            .field("scan_ref", &self.payload.scan_ref())
+            .field("body_len", &self.body.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// What recording a delivery did.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub outcome: Outcome,
+    /// The case after the delivery.
+    pub case: Case,
+    /// The feed position of the change when `outcome` is applied.
+    pub position: Option<Cursor>,
+}
+
+/// A signed delivery that could not be used (unparseable body, unknown event type).
+#[derive(Clone)]
+pub struct NewQuarantine {
+    pub event_type: Option<String>,
+    pub body: Bytes,
+    pub reason: String,
+    pub received_at: DateTime<Utc>,
+    pub traceparent: Option<String>,
+}
+
+impl fmt::Debug for NewQuarantine {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NewQuarantine")
+            .field("event_type", &self.event_type)
+            .field("reason", &self.reason)
+            .field("body_len", &self.body.len())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A quarantined delivery.
+#[derive(Clone)]
+pub struct QuarantineItem {
+    pub id: i64,
+    pub event_type: Option<String>,
+    pub body: Bytes,
+    pub reason: String,
+    pub received_at: DateTime<Utc>,
+    pub traceparent: Option<String>,
+}
+
+impl fmt::Debug for QuarantineItem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("QuarantineItem")
+            .field("id", &self.id)
+            .field("event_type", &self.event_type)
+            .field("reason", &self.reason)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Filters and page of `ListCases`. Cases come most recently changed first.
+#[derive(Debug, Clone, Default)]
+pub struct CaseQuery {
+    pub client_id: Option<String>,
+    pub decision: Option<Decision>,
+    pub is_final: Option<bool>,
+    /// Already clamped by the caller.
+    pub limit: u32,
+    /// Only cases whose last change is older than this feed position (the page token).
+    pub before: Option<Cursor>,
+    pub with_person: bool,
+}
+
+/// One page of cases.
+#[derive(Debug, Clone)]
+pub struct CasePage {
+    pub cases: Vec<Case>,
+    /// Where the next page starts, when there may be one.
+    pub next: Option<Cursor>,
+}
+
+/// One applied change in the commit-ordered feed.
+#[derive(Debug, Clone)]
+pub struct FeedChange {
+    pub position: Cursor,
+    /// The case as of this change.
+    pub case: Case,
+    pub traceparent: Option<String>,
+}
+
+/// Storage of cases, deliveries and the change feed.
+#[async_trait]
+pub trait CaseStore: Send + Sync + fmt::Debug + 'static {
+    /// Records a delivery and applies it (see [`crate::machine`]) in one transaction: the case,
+    /// the delivery, and for an applied one the feed entry, all commit together or not at all.
+    async fn record(&self, delivery: NewDelivery) -> Result<Recorded, Error>;
+
+    /// Keeps a signed delivery that could not be used, for later reprocessing.
+    async fn quarantine(&self, item: NewQuarantine) -> Result<i64, Error>;
+
+    /// One case by scanRef.
+    async fn case(&self, scan_ref: &str, with_person: bool) -> Result<Option<Case>, Error>;
+
+    /// The most recently changed case of a client.
+    async fn latest_case_of_client(
+        &self,
+        client_id: &str,
+        with_person: bool,
+    ) -> Result<Option<Case>, Error>;
+
+    /// Every stored delivery of a case, oldest first.
+    async fn history(&self, scan_ref: &str) -> Result<Vec<CaseEvent>, Error>;
+
+    /// A page of cases.
+    async fn list_cases(&self, query: &CaseQuery) -> Result<CasePage, Error>;
+
+    /// Current revisions of the given cases (absent ones are left out): one query for the
+    /// periodic re-read that catches notifications Redis dropped.
+    async fn revisions(&self, scan_refs: &[String]) -> Result<Vec<(String, u64)>, Error>;
+
+    /// Applied changes after `after`, in commit order, at most `limit`.
+    async fn changes_after(
+        &self,
+        after: Cursor,
+        limit: u32,
+        final_only: bool,
+        with_person: bool,
+    ) -> Result<Vec<FeedChange>, Error>;
+
+    /// The newest feed position (the start when the feed is empty).
+    async fn feed_head(&self) -> Result<Cursor, Error>;
+
+    /// Quarantined deliveries not yet reprocessed, oldest first.
+    async fn quarantined(&self, limit: u32) -> Result<Vec<QuarantineItem>, Error>;
+
+    /// Marks a quarantined delivery as reprocessed so it is not offered again.
+    async fn release_quarantined(&self, id: i64) -> Result<(), Error>;
+
+    /// Checks the database answers (readiness, health).
+    async fn ping(&self) -> Result<(), Error>;
+}
+
+/// A hint that a case changed: watchers re-read the database, which stays the truth.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Notification {
+    pub scan_ref: String,
+    pub revision: u64,
+    pub position: Cursor,
+    pub traceparent: Option<String>,
+}
+
+/// Tells every replica's watchers that a case changed. Best effort: a failure here never changes
+/// the answer to the webhook, and the periodic re-read covers what is lost.
+#[async_trait]
+pub trait ChangeBus: Send + Sync + fmt::Debug + 'static {
+    /// Publishes after commit.
+    async fn publish(&self, notification: Notification) -> Result<(), Error>;
+}
