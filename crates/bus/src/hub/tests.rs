@@ -1,0 +1,226 @@
+use std::future::Future;
+use std::time::Duration;
+
+use verdict_domain::Cursor;
+
+use super::*;
+
+const WAIT: Duration = Duration::from_secs(5);
+/// How long a "does not wake" assertion waits: wakes here are synchronous, so any wake that
+/// was going to happen has happened before the assertion starts.
+const QUIET: Duration = Duration::from_millis(50);
+
+fn note(scan_ref: &str, revision: u64, position: u64) -> Notification {
+    Notification {
+        scan_ref: scan_ref.to_owned(),
+        revision,
+        position: Cursor(position),
+        traceparent: Some(format!("00-{revision:032x}-{position:016x}-01")),
+    }
+}
+
+async fn within<T>(what: &str, future: impl Future<Output = T>) -> T {
+    tokio::time::timeout(WAIT, future)
+        .await
+        .unwrap_or_else(|_| panic!("timed out waiting for {what}"))
+}
+
+async fn stays_quiet<T: fmt::Debug>(future: impl Future<Output = T>) {
+    if let Ok(value) = tokio::time::timeout(QUIET, future).await {
+        panic!("expected no wake-up, got {value:?}");
+    }
+}
+
+#[tokio::test]
+async fn notify_after_subscribe_wakes_the_case_watcher_with_revision_and_trace() {
+    let hub = Hub::new();
+    let mut watch = hub.watch_case("scan-1");
+    hub.notify(&note("scan-1", 3, 10));
+    let signal = within("case signal", watch.changed()).await;
+    assert_eq!(signal.revision, 3);
+    assert_eq!(signal.traceparent, note("scan-1", 3, 10).traceparent);
+}
+
+#[tokio::test]
+async fn notify_of_another_case_does_not_wake() {
+    let hub = Hub::new();
+    let mut watch = hub.watch_case("scan-1");
+    hub.notify(&note("scan-2", 1, 1));
+    stays_quiet(watch.changed()).await;
+}
+
+#[tokio::test]
+async fn older_or_equal_revisions_do_not_wake() {
+    let hub = Hub::new();
+    let mut watch = hub.watch_case("scan-1");
+    hub.notify(&note("scan-1", 5, 10));
+    assert_eq!(within("first signal", watch.changed()).await.revision, 5);
+
+    hub.notify(&note("scan-1", 5, 10));
+    hub.notify(&note("scan-1", 4, 9));
+    stays_quiet(watch.changed()).await;
+    assert_eq!(
+        watch.current().revision,
+        5,
+        "an older revision must not overwrite"
+    );
+}
+
+#[tokio::test]
+async fn many_watchers_of_one_case_share_one_entry_and_all_wake() {
+    let hub = Hub::new();
+    let mut watches: Vec<_> = (0..10).map(|_| hub.watch_case("scan-1")).collect();
+    assert_eq!(hub.watched_case_count(), 1);
+    assert_eq!(hub.watcher_count(), 10);
+
+    hub.notify(&note("scan-1", 2, 2));
+    for watch in &mut watches {
+        assert_eq!(within("every watcher", watch.changed()).await.revision, 2);
+    }
+}
+
+#[tokio::test]
+async fn entry_is_removed_when_the_last_watcher_drops() {
+    let hub = Hub::new();
+    let first = hub.watch_case("scan-1");
+    let second = hub.watch_case("scan-1");
+    let _other = hub.watch_case("scan-2");
+    assert_eq!(hub.watched_case_count(), 2);
+
+    drop(first);
+    assert_eq!(hub.watched_case_count(), 2, "one watcher of scan-1 remains");
+    drop(second);
+    assert_eq!(hub.watched_case_count(), 1);
+    assert_eq!(hub.watched_cases(), vec![("scan-2".to_owned(), 0)]);
+    assert_eq!(hub.watcher_count(), 1);
+}
+
+#[tokio::test]
+async fn a_new_entry_starts_from_scratch_after_removal() {
+    let hub = Hub::new();
+    let watch = hub.watch_case("scan-1");
+    hub.notify(&note("scan-1", 7, 7));
+    drop(watch);
+
+    let mut watch = hub.watch_case("scan-1");
+    assert_eq!(watch.current(), Signal::default());
+    hub.notify(&note("scan-1", 7, 7));
+    assert_eq!(
+        within("re-notified revision", watch.changed())
+            .await
+            .revision,
+        7
+    );
+}
+
+#[tokio::test]
+async fn wake_all_wakes_case_and_feed_watchers_without_changing_the_signal() {
+    let hub = Hub::new();
+    let mut one = hub.watch_case("scan-1");
+    let mut two = hub.watch_case("scan-2");
+    let mut feed = hub.watch_feed();
+    hub.notify(&note("scan-1", 4, 8));
+    within("scan-1", one.changed()).await;
+    within("feed", feed.changed()).await;
+
+    hub.wake_all();
+    assert_eq!(
+        within("scan-1 woken", one.changed()).await,
+        note_signal(4, 8)
+    );
+    assert_eq!(
+        within("scan-2 woken", two.changed()).await,
+        Signal::default()
+    );
+    assert_eq!(within("feed woken", feed.changed()).await, 8);
+}
+
+fn note_signal(revision: u64, position: u64) -> Signal {
+    Signal {
+        revision,
+        traceparent: note("", revision, position).traceparent,
+    }
+}
+
+#[tokio::test]
+async fn feed_watch_wakes_on_any_case_and_reports_the_highest_position() {
+    let hub = Hub::new();
+    let mut feed = hub.watch_feed();
+    assert_eq!(hub.watcher_count(), 1);
+
+    hub.notify(&note("unwatched", 1, 5));
+    assert_eq!(within("feed", feed.changed()).await, 5);
+
+    // A late notification from another replica still wakes (it may be a change not yet read)
+    // but never lowers the position.
+    hub.notify(&note("other", 1, 3));
+    assert_eq!(within("feed again", feed.changed()).await, 5);
+    assert_eq!(hub.feed_position(), 5);
+
+    drop(feed);
+    assert_eq!(hub.watcher_count(), 0);
+}
+
+#[tokio::test]
+async fn advance_feed_wakes_only_when_behind() {
+    let hub = Hub::new();
+    let mut feed = hub.watch_feed();
+    hub.notify(&note("scan-1", 1, 5));
+    within("feed", feed.changed()).await;
+
+    assert!(!hub.advance_feed(5));
+    stays_quiet(feed.changed()).await;
+    assert!(hub.advance_feed(9));
+    assert_eq!(within("feed behind", feed.changed()).await, 9);
+}
+
+#[tokio::test]
+async fn bump_case_reports_whether_it_woke_anyone() {
+    let hub = Hub::new();
+    assert!(!hub.bump_case("scan-1", 3, None), "nobody watches scan-1");
+    let mut watch = hub.watch_case("scan-1");
+    assert!(hub.bump_case("scan-1", 3, None));
+    assert!(!hub.bump_case("scan-1", 3, None));
+    assert_eq!(
+        within("bumped", watch.changed()).await,
+        Signal {
+            revision: 3,
+            traceparent: None
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_burst_of_notifications_conflates_into_the_latest() {
+    let hub = Hub::new();
+    let mut watch = hub.watch_case("scan-1");
+    for revision in 1..=100 {
+        hub.notify(&note("scan-1", revision, revision));
+    }
+    assert_eq!(
+        within("latest", watch.changed()).await,
+        note_signal(100, 100)
+    );
+    stays_quiet(watch.changed()).await;
+}
+
+#[tokio::test]
+async fn a_watcher_waiting_in_another_task_is_woken() {
+    let hub = Hub::new();
+    let mut watch = hub.watch_case("scan-1");
+    let waiter = tokio::spawn(async move { watch.changed().await });
+    tokio::task::yield_now().await;
+    hub.notify(&note("scan-1", 1, 1));
+    let signal = within("spawned watcher", waiter)
+        .await
+        .expect("watcher task");
+    assert_eq!(signal.revision, 1);
+}
+
+#[test]
+fn debug_shows_counts_only() {
+    let hub = Hub::new();
+    let _watch = hub.watch_case("scan-1");
+    let shown = format!("{hub:?}");
+    assert!(shown.contains("watched_cases: 1"), "{shown}");
+}
