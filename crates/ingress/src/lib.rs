@@ -1,1 +1,30 @@
-//! placeholder
+//! The HTTP side of Verdict: iDenfy's signed webhooks in, probes for the orchestrator.
+//!
+//! A webhook takes one path: the extractor reads the raw body under the size limit and
+//! checks the content type, the domain's signature check turns it into a verified delivery, and
+//! only then is it parsed and recorded (or quarantined). Nothing is answered 2xx before the store
+//! committed, and the change bus is told afterwards, on a best-effort basis.
+//!
+//! The crate knows the ports ([`CaseStore`], [`ChangeBus`]) only as trait objects; the root
+//! package wires the concrete store and bus and serves [`router`].
+//!
+//! [`CaseStore`]: verdict_domain::CaseStore
+//! [`ChangeBus`]: verdict_domain::ChangeBus
+
+#![forbid(unsafe_code)]
+
+mod error;
+mod extract;
+mod health;
+mod layers;
+mod metrics;
+mod response;
+mod routes;
+mod state;
+mod trace_context;
+mod triage;
+mod webhook;
+
+pub use error::Error;
+pub use routes::{HEALTHZ_PATH, READYZ_PATH, WEBHOOK_PATH, router};
+pub use state::{DEFAULT_MAX_BODY_BYTES, DEFAULT_WRITE_TIMEOUT, IngressState};

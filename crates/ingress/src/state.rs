@@ -1,0 +1,54 @@
+//! What the HTTP side needs from the rest of the application.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio_util::sync::CancellationToken;
+use verdict_domain::{CaseStore, ChangeBus, SignatureVerifier};
+
+/// iDenfy retries a webhook not answered within 10 s; 5 s for the write leaves room for the
+/// rest of the request and for the answer to travel back.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Real identification bodies are a few kilobytes; 4 MiB leaves ample room for vendor growth
+/// while bounding what an unauthenticated caller can make us buffer before the signature check.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+
+/// Everything the routes share, built once by the application and handed to [`crate::router`].
+///
+/// The fields are public so the integrator (and tests) can set each knob explicitly; use
+/// [`IngressState::new`] for the documented defaults.
+#[derive(Clone, Debug)]
+pub struct IngressState {
+    /// Where deliveries are recorded: the truth the answer waits for.
+    pub store: Arc<dyn CaseStore>,
+    /// Told after each applied commit so watchers re-read; best effort only.
+    pub bus: Arc<dyn ChangeBus>,
+    /// The only way from an unverified body to one the pipeline accepts.
+    pub verifier: SignatureVerifier,
+    /// Deadline for one store write; past it the webhook is answered 503 so iDenfy retries.
+    pub write_timeout: Duration,
+    /// Largest body accepted, checked before anything is buffered past it.
+    pub max_body_bytes: usize,
+    /// Cancelled when the process starts shutting down, so `/readyz` turns traffic away first.
+    pub shutdown: CancellationToken,
+}
+
+impl IngressState {
+    /// A state with the default write deadline and body limit.
+    pub fn new(
+        store: Arc<dyn CaseStore>,
+        bus: Arc<dyn ChangeBus>,
+        verifier: SignatureVerifier,
+        shutdown: CancellationToken,
+    ) -> Self {
+        Self {
+            store,
+            bus,
+            verifier,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
+            max_body_bytes: DEFAULT_MAX_BODY_BYTES,
+            shutdown,
+        }
+    }
+}

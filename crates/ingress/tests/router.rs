@@ -1,0 +1,354 @@
+//! Router-level tests that need no answer from a store: every refusal happens before the store
+//! is touched (the guard store panics if it is), and a store that never answers shows the write
+//! deadline. The full path against a real database is tested end to end in the root `tests/`.
+
+use std::future::pending;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use axum::body::Body;
+use axum::response::Response;
+use http::{Request, StatusCode, header};
+use tokio_util::sync::CancellationToken;
+use tower::ServiceExt;
+use verdict_domain::{
+    CaseEvent, CasePage, CaseQuery, CaseStore, ChangeBus, Cursor, Error, FeedChange, NewDelivery,
+    NewQuarantine, Notification, QuarantineItem, Recorded, SignatureVerifier, sign,
+};
+use verdict_ingress::{IngressState, router};
+
+const KEY: &[u8] = b"test-signing-key";
+const LIMIT: usize = 256;
+const BODY: &str = r#"{"scanRef":"scan-1","final":true,"status":{"overall":"APPROVED"}}"#;
+
+/// Fails the test if the code under test reaches the store or the bus.
+#[derive(Debug)]
+struct Untouchable;
+
+/// Never answers: the store of a database that hangs.
+#[derive(Debug)]
+struct Hanging;
+
+macro_rules! case_store {
+    ($store:ty, $body:expr) => {
+        #[async_trait]
+        impl CaseStore for $store {
+            async fn record(&self, _: NewDelivery) -> Result<Recorded, Error> {
+                $body
+            }
+            async fn quarantine(&self, _: NewQuarantine) -> Result<i64, Error> {
+                $body
+            }
+            async fn case(&self, _: &str, _: bool) -> Result<Option<verdict_domain::Case>, Error> {
+                $body
+            }
+            async fn latest_case_of_client(
+                &self,
+                _: &str,
+                _: bool,
+            ) -> Result<Option<verdict_domain::Case>, Error> {
+                $body
+            }
+            async fn history(&self, _: &str) -> Result<Vec<CaseEvent>, Error> {
+                $body
+            }
+            async fn list_cases(&self, _: &CaseQuery) -> Result<CasePage, Error> {
+                $body
+            }
+            async fn revisions(&self, _: &[String]) -> Result<Vec<(String, u64)>, Error> {
+                $body
+            }
+            async fn changes_after(
+                &self,
+                _: Cursor,
+                _: u32,
+                _: bool,
+                _: bool,
+            ) -> Result<Vec<FeedChange>, Error> {
+                $body
+            }
+            async fn feed_head(&self) -> Result<Cursor, Error> {
+                $body
+            }
+            async fn quarantined(&self, _: u32) -> Result<Vec<QuarantineItem>, Error> {
+                $body
+            }
+            async fn release_quarantined(&self, _: i64) -> Result<(), Error> {
+                $body
+            }
+            async fn ping(&self) -> Result<(), Error> {
+                $body
+            }
+        }
+    };
+}
+
+case_store!(Untouchable, panic!("the store must not be reached"));
+case_store!(Hanging, pending().await);
+
+#[async_trait]
+impl ChangeBus for Untouchable {
+    async fn publish(&self, _: Notification) -> Result<(), Error> {
+        panic!("the bus must not be reached")
+    }
+}
+
+fn state(store: Arc<dyn CaseStore>) -> IngressState {
+    IngressState {
+        store,
+        bus: Arc::new(Untouchable),
+        verifier: SignatureVerifier::new([KEY]),
+        write_timeout: Duration::from_millis(50),
+        max_body_bytes: LIMIT,
+        shutdown: CancellationToken::new(),
+    }
+}
+
+fn guarded() -> IngressState {
+    state(Arc::new(Untouchable))
+}
+
+fn webhook() -> http::request::Builder {
+    Request::post("/webhooks/idenfy").header(header::CONTENT_TYPE, "application/json")
+}
+
+fn signed(body: &str) -> Request<Body> {
+    webhook()
+        .header("Idenfy-Signature", sign(KEY, body.as_bytes()))
+        .header("Idenfy-Event-Type", "IDENTIFICATION_MANUAL_FINISHED")
+        .body(Body::from(body.to_owned()))
+        .unwrap()
+}
+
+async fn send(state: IngressState, request: Request<Body>) -> Response {
+    tokio::time::timeout(Duration::from_secs(5), router(state).oneshot(request))
+        .await
+        .expect("answered in time")
+        .expect("infallible")
+}
+
+async fn error_of(response: Response) -> String {
+    let body = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .unwrap();
+    let value: serde_json::Value = serde_json::from_slice(&body).expect("a JSON error body");
+    value["error"].as_str().expect("an error field").to_owned()
+}
+
+async fn text_of(response: Response) -> String {
+    let body = axum::body::to_bytes(response.into_body(), 64 * 1024)
+        .await
+        .unwrap();
+    String::from_utf8(body.to_vec()).unwrap()
+}
+
+#[tokio::test]
+async fn healthz_is_ok_without_asking_the_store() {
+    let response = send(
+        guarded(),
+        Request::get("/healthz").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(text_of(response).await, "ok");
+}
+
+#[tokio::test]
+async fn readyz_is_unavailable_once_shutdown_begins() {
+    let state = guarded();
+    state.shutdown.cancel();
+    let response = send(state, Request::get("/readyz").body(Body::empty()).unwrap()).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(text_of(response).await.contains("shutting down"));
+}
+
+#[tokio::test]
+async fn readyz_is_unavailable_when_the_database_hangs() {
+    let response = send(
+        state(Arc::new(Hanging)),
+        Request::get("/readyz").body(Body::empty()).unwrap(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(text_of(response).await.contains("did not answer"));
+}
+
+#[tokio::test]
+async fn declared_oversized_body_is_refused_with_413() {
+    let body = "x".repeat(LIMIT + 1);
+    let request = webhook()
+        .header(header::CONTENT_LENGTH, body.len())
+        .header("Idenfy-Signature", sign(KEY, body.as_bytes()))
+        .body(Body::from(body))
+        .unwrap();
+    let response = send(guarded(), request).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(
+        error_of(response).await,
+        format!("body exceeds {LIMIT} bytes")
+    );
+}
+
+#[tokio::test]
+async fn oversized_body_without_content_length_is_refused_with_413() {
+    let chunks = vec![Ok::<_, std::io::Error>("x".repeat(LIMIT)), Ok("y".into())];
+    let request = webhook()
+        .body(Body::from_stream(futures::stream::iter(chunks)))
+        .unwrap();
+    let response = send(guarded(), request).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn understated_content_length_does_not_get_past_the_limit() {
+    let body = "x".repeat(LIMIT * 2);
+    let request = webhook()
+        .header(header::CONTENT_LENGTH, "10")
+        .body(Body::from(body))
+        .unwrap();
+    let response = send(guarded(), request).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn size_is_checked_before_content_type() {
+    let body = "x".repeat(LIMIT + 1);
+    let request = Request::post("/webhooks/idenfy")
+        .header(header::CONTENT_TYPE, "text/plain")
+        .body(Body::from(body))
+        .unwrap();
+    let response = send(guarded(), request).await;
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+}
+
+#[tokio::test]
+async fn missing_content_type_is_refused_with_415() {
+    let request = Request::post("/webhooks/idenfy")
+        .header("Idenfy-Signature", sign(KEY, BODY.as_bytes()))
+        .body(Body::from(BODY))
+        .unwrap();
+    let response = send(guarded(), request).await;
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(
+        error_of(response).await,
+        "content type must be application/json"
+    );
+}
+
+#[tokio::test]
+async fn content_type_is_checked_before_the_signature() {
+    let request = Request::post("/webhooks/idenfy")
+        .header(header::CONTENT_TYPE, "application/x-www-form-urlencoded")
+        .body(Body::from(BODY))
+        .unwrap();
+    let response = send(guarded(), request).await;
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+}
+
+#[tokio::test]
+async fn missing_signature_is_refused_with_401() {
+    let request = webhook().body(Body::from(BODY)).unwrap();
+    let response = send(guarded(), request).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(error_of(response).await, "missing Idenfy-Signature header");
+}
+
+#[tokio::test]
+async fn malformed_signature_is_refused_with_401() {
+    for signature in ["not-hex", "abcd", &"0".repeat(63)] {
+        let request = webhook()
+            .header("Idenfy-Signature", signature)
+            .body(Body::from(BODY))
+            .unwrap();
+        let response = send(guarded(), request).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "{signature}");
+        assert_eq!(
+            error_of(response).await,
+            "Idenfy-Signature is not a hex HMAC-SHA256"
+        );
+    }
+}
+
+#[tokio::test]
+async fn signature_from_another_key_is_refused_with_401() {
+    let request = webhook()
+        .header(
+            "Idenfy-Signature",
+            sign(b"someone else's key", BODY.as_bytes()),
+        )
+        .body(Body::from(BODY))
+        .unwrap();
+    let response = send(guarded(), request).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        error_of(response).await,
+        "Idenfy-Signature does not match the body"
+    );
+}
+
+#[tokio::test]
+async fn signature_over_a_different_body_is_refused_with_401() {
+    let request = webhook()
+        .header("Idenfy-Signature", sign(KEY, BODY.as_bytes()))
+        .body(Body::from(BODY.replace("APPROVED", "DENIED")))
+        .unwrap();
+    let response = send(guarded(), request).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn store_past_the_write_deadline_answers_503_with_retry_after() {
+    let response = send(state(Arc::new(Hanging)), signed(BODY)).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+    assert_eq!(
+        error_of(response).await,
+        "storage did not answer within 50ms"
+    );
+}
+
+#[tokio::test]
+async fn quarantine_past_the_write_deadline_answers_503() {
+    let request = webhook()
+        .header("Idenfy-Signature", sign(KEY, b"{not json"))
+        .body(Body::from("{not json"))
+        .unwrap();
+    let response = send(state(Arc::new(Hanging)), request).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+}
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id() {
+    let response = send(
+        guarded(),
+        Request::get("/healthz").body(Body::empty()).unwrap(),
+    )
+    .await;
+    let id = response.headers()["x-request-id"].to_str().unwrap();
+    assert_eq!(id.len(), 36, "a UUID: {id}");
+}
+
+#[tokio::test]
+async fn a_callers_request_id_is_kept() {
+    let request = webhook()
+        .header("x-request-id", "from-idenfy-42")
+        .body(Body::from(BODY))
+        .unwrap();
+    let response = send(guarded(), request).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(response.headers()["x-request-id"], "from-idenfy-42");
+}
+
+#[tokio::test]
+async fn other_methods_on_the_webhook_are_not_allowed() {
+    let response = send(
+        guarded(),
+        Request::get("/webhooks/idenfy")
+            .body(Body::empty())
+            .unwrap(),
+    )
+    .await;
+    assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
+}
