@@ -1,1 +1,37 @@
-//! placeholder
+//! The database schema of Verdict, as sea-orm-migration migrations.
+//!
+//! Every migration is a frozen snapshot: it names its tables and columns itself (never the
+//! entities of `verdict-store`, which follow the current code), uses only portable column types,
+//! and runs unchanged on SQLite and PostgreSQL. A migration is never edited after it lands; a
+//! change is a new migration.
+
+// `MigrationTrait` declares `&SchemaManager` with an elided lifetime, and `async_trait` needs the
+// impls to spell it the same way (`<'_>` makes it early-bound and no longer matches).
+#![allow(elided_lifetimes_in_paths)]
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261126_000001_create_cases;
+mod m20261126_000002_create_case_persons;
+mod m20261126_000003_create_deliveries;
+mod m20261126_000004_create_case_changes;
+mod m20261126_000005_create_feed_counter;
+mod m20261126_000006_create_quarantine;
+
+/// Applies and rolls back Verdict's migrations (`Migrator::up(&db, None)`).
+#[derive(Debug)]
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261126_000001_create_cases::Migration),
+            Box::new(m20261126_000002_create_case_persons::Migration),
+            Box::new(m20261126_000003_create_deliveries::Migration),
+            Box::new(m20261126_000004_create_case_changes::Migration),
+            Box::new(m20261126_000005_create_feed_counter::Migration),
+            Box::new(m20261126_000006_create_quarantine::Migration),
+        ]
+    }
+}

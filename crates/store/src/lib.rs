@@ -1,1 +1,121 @@
-//! placeholder
+//! Storage of Verdict's cases, deliveries, change feed and quarantine with SeaORM, on SQLite or
+//! PostgreSQL through the same code.
+//!
+//! [`SeaStore`] implements [`verdict_domain::CaseStore`]. The schema belongs to
+//! `verdict-migration`; [`entity`] mirrors it for queries. Rows become domain values only in
+//! `convert`.
+
+use async_trait::async_trait;
+use sea_orm::DatabaseConnection;
+use verdict_domain::{
+    Case, CaseEvent, CasePage, CaseQuery, CaseStore, Cursor, FeedChange, NewDelivery,
+    NewQuarantine, QuarantineItem, Recorded,
+};
+
+mod connect;
+mod convert;
+pub mod entity;
+mod error;
+mod feed;
+mod quarantine;
+mod read;
+mod record;
+
+pub use connect::StoreOptions;
+pub use error::Error;
+
+/// The database behind a [`SeaStore`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// One file, one replica.
+    Sqlite,
+    /// Shared by many replicas.
+    Postgres,
+}
+
+/// The [`CaseStore`] on a SeaORM connection pool. Cheap to clone (the pool is shared).
+#[derive(Debug, Clone)]
+pub struct SeaStore {
+    db: DatabaseConnection,
+    backend: Backend,
+}
+
+impl SeaStore {
+    /// The pool, for tools and tests that need to look underneath.
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Which database this is.
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+}
+
+#[async_trait]
+impl CaseStore for SeaStore {
+    async fn record(&self, delivery: NewDelivery) -> Result<Recorded, verdict_domain::Error> {
+        Ok(record::record(&self.db, delivery).await?)
+    }
+
+    async fn quarantine(&self, item: NewQuarantine) -> Result<i64, verdict_domain::Error> {
+        Ok(quarantine::insert(&self.db, item).await?)
+    }
+
+    async fn case(
+        &self,
+        scan_ref: &str,
+        with_person: bool,
+    ) -> Result<Option<Case>, verdict_domain::Error> {
+        Ok(read::case(&self.db, scan_ref, with_person).await?)
+    }
+
+    async fn latest_case_of_client(
+        &self,
+        client_id: &str,
+        with_person: bool,
+    ) -> Result<Option<Case>, verdict_domain::Error> {
+        Ok(read::latest_case_of_client(&self.db, client_id, with_person).await?)
+    }
+
+    async fn history(&self, scan_ref: &str) -> Result<Vec<CaseEvent>, verdict_domain::Error> {
+        Ok(read::history(&self.db, scan_ref).await?)
+    }
+
+    async fn list_cases(&self, query: &CaseQuery) -> Result<CasePage, verdict_domain::Error> {
+        Ok(read::list_cases(&self.db, query).await?)
+    }
+
+    async fn revisions(
+        &self,
+        scan_refs: &[String],
+    ) -> Result<Vec<(String, u64)>, verdict_domain::Error> {
+        Ok(read::revisions(&self.db, scan_refs).await?)
+    }
+
+    async fn changes_after(
+        &self,
+        after: Cursor,
+        limit: u32,
+        final_only: bool,
+        with_person: bool,
+    ) -> Result<Vec<FeedChange>, verdict_domain::Error> {
+        Ok(feed::changes_after(&self.db, after, limit, final_only, with_person).await?)
+    }
+
+    async fn feed_head(&self) -> Result<Cursor, verdict_domain::Error> {
+        Ok(feed::head(&self.db).await?)
+    }
+
+    async fn quarantined(&self, limit: u32) -> Result<Vec<QuarantineItem>, verdict_domain::Error> {
+        Ok(quarantine::pending(&self.db, limit).await?)
+    }
+
+    async fn release_quarantined(&self, id: i64) -> Result<(), verdict_domain::Error> {
+        Ok(quarantine::release(&self.db, id).await?)
+    }
+
+    async fn ping(&self) -> Result<(), verdict_domain::Error> {
+        Ok(read::ping(&self.db).await?)
+    }
+}

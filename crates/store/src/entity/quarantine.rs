@@ -1,0 +1,41 @@
+//! `quarantine`: signed deliveries that could not be used, kept for reprocessing.
+
+use std::fmt;
+
+use sea_orm::entity::prelude::*;
+
+/// One quarantined delivery. Its `Debug` leaves the raw body out (personal data).
+#[derive(Clone, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "quarantine")]
+pub struct Model {
+    #[sea_orm(primary_key)]
+    pub id: i64,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub event_type: Option<String>,
+    #[sea_orm(column_type = "Blob")]
+    pub body: Vec<u8>,
+    #[sea_orm(column_type = "Text")]
+    pub reason: String,
+    pub received_at: DateTimeUtc,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub traceparent: Option<String>,
+    /// Set once the delivery was reprocessed; such rows are no longer offered.
+    pub released_at: Option<DateTimeUtc>,
+}
+
+impl fmt::Debug for Model {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Model")
+            .field("id", &self.id)
+            .field("event_type", &self.event_type)
+            .field("reason", &self.reason)
+            .field("released_at", &self.released_at)
+            .finish_non_exhaustive()
+    }
+}
+
+/// No relations.
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}
