@@ -1,1 +1,19 @@
-//! placeholder
+//! The gRPC face of Verdict: `verdict.v1.CaseService`, `grpc.health.v1` and server reflection,
+//! served over the domain ports (`Arc<dyn CaseStore>`) and the in-process change hub.
+//!
+//! This crate is the only place where protobuf types meet domain types ([`convert`]), and the
+//! only place where domain errors become `tonic::Status` (one function, one table). The binary
+//! calls [`serve`] with an already-bound listener and the process-wide cancellation token.
+
+#![forbid(unsafe_code)]
+
+pub mod convert;
+mod error;
+mod health;
+mod server;
+mod service;
+mod status;
+mod stream;
+
+pub use error::Error;
+pub use server::{GrpcOptions, serve};

@@ -1,0 +1,109 @@
+//! Domain ↔ protobuf conversion, and nowhere else: handlers and streams call these so the wire
+//! format and the domain model can evolve apart without conversions scattering through the code.
+//!
+//! Functions rather than `From` impls, because both sides are foreign types here.
+
+use chrono::{DateTime, Utc};
+use prost_types::Timestamp;
+use verdict_domain as domain;
+use verdict_proto::verdict::v1 as pb;
+
+#[cfg(test)]
+mod tests;
+
+/// A case as callers see it. Personal data is only included for [`pb::CaseView::Full`], even if
+/// the store returned more, so a BASIC reader can never receive it by accident. History is
+/// left empty: only `GetCase` with `include_history` fills it.
+pub fn case_to_proto(case: domain::Case, view: pb::CaseView) -> pb::Case {
+    let person = match view {
+        pb::CaseView::Full => case.person.map(person_to_proto),
+        pb::CaseView::Unspecified | pb::CaseView::Basic => None,
+    };
+    pb::Case {
+        scan_ref: case.scan_ref,
+        client_id: case.client_id,
+        external_ref: case.external_ref.unwrap_or_default(),
+        decision: decision_to_proto(case.decision).into(),
+        r#final: case.is_final,
+        overall_status: case.overall_status.unwrap_or_default(),
+        last_event_type: case.last_event_type,
+        revision: case.revision,
+        auto_document: case.auto_document.unwrap_or_default(),
+        auto_face: case.auto_face.unwrap_or_default(),
+        manual_document: case.manual_document.unwrap_or_default(),
+        manual_face: case.manual_face.unwrap_or_default(),
+        fraud_tags: case.fraud_tags,
+        mismatch_tags: case.mismatch_tags,
+        suspicion_reasons: case.suspicion_reasons,
+        created_at: Some(timestamp(case.created_at)),
+        updated_at: Some(timestamp(case.updated_at)),
+        finalized_at: case.finalized_at.map(timestamp),
+        person,
+        history: Vec::new(),
+    }
+}
+
+/// The identity read from the document; unknown fields become empty strings, as proto3 has no
+/// absent strings.
+pub fn person_to_proto(person: domain::Person) -> pb::Person {
+    pb::Person {
+        first_name: person.first_name.unwrap_or_default(),
+        last_name: person.last_name.unwrap_or_default(),
+        date_of_birth: person.date_of_birth.unwrap_or_default(),
+        nationality: person.nationality.unwrap_or_default(),
+        sex: person.sex.unwrap_or_default(),
+        document_type: person.document_type.unwrap_or_default(),
+        document_number: person.document_number.unwrap_or_default(),
+        document_expiry: person.document_expiry.unwrap_or_default(),
+        issuing_country: person.issuing_country.unwrap_or_default(),
+    }
+}
+
+/// One stored delivery in a case's history.
+pub fn case_event_to_proto(event: domain::CaseEvent) -> pb::CaseEvent {
+    pb::CaseEvent {
+        event_type: event.event_type,
+        r#final: event.is_final,
+        outcome: event.outcome.as_str().to_owned(),
+        revision: event.revision,
+        overall_status: event.overall_status.unwrap_or_default(),
+        received_at: Some(timestamp(event.received_at)),
+    }
+}
+
+/// Verdict's decision on the wire. Exhaustive so a new domain decision fails to compile here
+/// until the contract says how to show it.
+pub fn decision_to_proto(decision: domain::Decision) -> pb::Decision {
+    match decision {
+        domain::Decision::Pending => pb::Decision::Pending,
+        domain::Decision::Approved => pb::Decision::Approved,
+        domain::Decision::Denied => pb::Decision::Denied,
+        domain::Decision::Suspected => pb::Decision::Suspected,
+        domain::Decision::Expired => pb::Decision::Expired,
+        domain::Decision::Cancelled => pb::Decision::Cancelled,
+    }
+}
+
+/// A decision from a request; `UNSPECIFIED` means "any" (no filter), hence `None`.
+pub fn decision_from_proto(decision: pb::Decision) -> Option<domain::Decision> {
+    match decision {
+        pb::Decision::Unspecified => None,
+        pb::Decision::Pending => Some(domain::Decision::Pending),
+        pb::Decision::Approved => Some(domain::Decision::Approved),
+        pb::Decision::Denied => Some(domain::Decision::Denied),
+        pb::Decision::Suspected => Some(domain::Decision::Suspected),
+        pb::Decision::Expired => Some(domain::Decision::Expired),
+        pb::Decision::Cancelled => Some(domain::Decision::Cancelled),
+    }
+}
+
+/// A protobuf timestamp. chrono represents a leap second as nanos ≥ 1e9, which protobuf forbids,
+/// so the value is normalized.
+pub fn timestamp(at: DateTime<Utc>) -> Timestamp {
+    let mut ts = Timestamp {
+        seconds: at.timestamp(),
+        nanos: i32::try_from(at.timestamp_subsec_nanos()).unwrap_or(999_999_999),
+    };
+    ts.normalize();
+    ts
+}

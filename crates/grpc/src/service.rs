@@ -1,0 +1,108 @@
+//! `verdict.v1.CaseService` over the domain ports. Each method lives in its own module; this
+//! file holds the shared state and the request parsing they have in common.
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+use verdict_bus::Hub;
+use verdict_domain::CaseStore;
+use verdict_proto::verdict::v1::{self as pb, case_service_server::CaseService};
+
+use crate::{
+    GrpcOptions, status,
+    stream::{Pace, ResponseStream},
+};
+
+mod get;
+mod list;
+mod watch_case;
+mod watch_cases;
+
+/// The service implementation: cheap to share, holds only ports and settings.
+#[derive(Debug)]
+pub(crate) struct CaseApi {
+    store: Arc<dyn CaseStore>,
+    hub: Arc<Hub>,
+    options: GrpcOptions,
+    /// Cancelled when the server shuts down: every open stream ends UNAVAILABLE.
+    streams: CancellationToken,
+}
+
+impl CaseApi {
+    /// A service reading `store`, woken by `hub`, whose streams end when `streams` is cancelled.
+    pub(crate) fn new(
+        store: Arc<dyn CaseStore>,
+        hub: Arc<Hub>,
+        options: GrpcOptions,
+        streams: CancellationToken,
+    ) -> Self {
+        Self {
+            store,
+            hub,
+            options,
+            streams,
+        }
+    }
+
+    fn pace(&self) -> Pace {
+        Pace::new(self.options.heartbeat_interval, self.options.poll_interval)
+    }
+}
+
+#[tonic::async_trait]
+impl CaseService for CaseApi {
+    async fn get_case(
+        &self,
+        request: Request<pb::GetCaseRequest>,
+    ) -> Result<Response<pb::GetCaseResponse>, Status> {
+        get::get_case(self, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    async fn list_cases(
+        &self,
+        request: Request<pb::ListCasesRequest>,
+    ) -> Result<Response<pb::ListCasesResponse>, Status> {
+        list::list_cases(self, request.into_inner())
+            .await
+            .map(Response::new)
+    }
+
+    type WatchCaseStream = ResponseStream<pb::WatchCaseResponse>;
+
+    async fn watch_case(
+        &self,
+        request: Request<pb::WatchCaseRequest>,
+    ) -> Result<Response<Self::WatchCaseStream>, Status> {
+        watch_case::watch_case(self, request.into_inner()).map(Response::new)
+    }
+
+    type WatchCasesStream = ResponseStream<pb::WatchCasesResponse>;
+
+    async fn watch_cases(
+        &self,
+        request: Request<pb::WatchCasesRequest>,
+    ) -> Result<Response<Self::WatchCasesStream>, Status> {
+        watch_cases::watch_cases(self, request.into_inner()).map(Response::new)
+    }
+}
+
+/// The requested view. Unknown values are refused rather than guessed: a newer client asking
+/// for a narrower view must not silently get more data.
+fn view(raw: i32) -> Result<pb::CaseView, Status> {
+    pb::CaseView::try_from(raw).map_err(|_| status::invalid_argument(format!("unknown view {raw}")))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unspecified_view_is_accepted_and_unknown_refused() {
+        assert_eq!(view(0).unwrap(), pb::CaseView::Unspecified);
+        assert_eq!(view(2).unwrap(), pb::CaseView::Full);
+        assert_eq!(view(7).unwrap_err().code(), tonic::Code::InvalidArgument);
+    }
+}

@@ -1,0 +1,65 @@
+//! `GetCase`: one case by scanRef, or the latest case of a clientId.
+
+use tonic::Status;
+use tracing::{Span, field};
+use verdict_proto::verdict::v1::{self as pb, get_case_request::Key};
+
+use super::{CaseApi, view};
+use crate::{convert, status};
+
+/// Looks the case up by the key given. The clientId is the caller's own user id, so it stays out
+/// of spans and error messages; scanRefs are iDenfy's opaque ids and may appear.
+#[tracing::instrument(name = "get_case", skip_all, fields(key = field::Empty, scan_ref = field::Empty))]
+pub(super) async fn get_case(
+    api: &CaseApi,
+    req: pb::GetCaseRequest,
+) -> Result<pb::GetCaseResponse, Status> {
+    let view = view(req.view)?;
+    let with_person = view == pb::CaseView::Full;
+    let span = Span::current();
+    let case = match req.key {
+        None => {
+            return Err(status::invalid_argument(
+                "a key is required: set scan_ref or client_id",
+            ));
+        }
+        Some(Key::ScanRef(scan_ref)) => {
+            span.record("key", "scan_ref");
+            if scan_ref.is_empty() {
+                return Err(status::invalid_argument("scan_ref must not be empty"));
+            }
+            api.store
+                .case(&scan_ref, with_person)
+                .await
+                .map_err(status::from_domain)?
+                .ok_or_else(|| status::not_found(format!("no case with scan_ref {scan_ref:?}")))?
+        }
+        Some(Key::ClientId(client_id)) => {
+            span.record("key", "client_id");
+            if client_id.is_empty() {
+                return Err(status::invalid_argument("client_id must not be empty"));
+            }
+            api.store
+                .latest_case_of_client(&client_id, with_person)
+                .await
+                .map_err(status::from_domain)?
+                .ok_or_else(|| status::not_found("no case for this client_id"))?
+        }
+    };
+    span.record("scan_ref", case.scan_ref.as_str());
+
+    let history = if req.include_history {
+        api.store
+            .history(&case.scan_ref)
+            .await
+            .map_err(status::from_domain)?
+    } else {
+        Vec::new()
+    };
+    let mut case = convert::case_to_proto(case, view);
+    case.history = history
+        .into_iter()
+        .map(convert::case_event_to_proto)
+        .collect();
+    Ok(pb::GetCaseResponse { case: Some(case) })
+}

@@ -1,0 +1,107 @@
+//! `WatchCase`: one case's snapshot, then every newer revision, until final or shutdown.
+
+use std::sync::Arc;
+
+use tonic::Status;
+use tracing::debug;
+use verdict_bus::CaseWatch;
+use verdict_domain::CaseStore;
+use verdict_proto::verdict::v1::{self as pb, watch_case_response::Event};
+
+use super::{CaseApi, view};
+use crate::{
+    convert, status,
+    stream::{self, Pace, ResponseStream, Sink, Stop, Wake},
+};
+
+/// Validates the request, subscribes to the hub, then hands the rest to a producer task.
+#[tracing::instrument(
+    name = "watch_case",
+    skip_all,
+    fields(scan_ref = %req.scan_ref, from_revision = req.from_revision, until_final = req.until_final)
+)]
+pub(super) fn watch_case(
+    api: &CaseApi,
+    req: pb::WatchCaseRequest,
+) -> Result<ResponseStream<pb::WatchCaseResponse>, Status> {
+    if req.scan_ref.is_empty() {
+        return Err(status::invalid_argument("scan_ref must not be empty"));
+    }
+    let view = view(req.view)?;
+    // Subscribe before the first read: a change committed after that read always wakes us
+    // (perhaps spuriously, never too late).
+    let watch = api.hub.watch_case(&req.scan_ref);
+    let follower = Follower {
+        store: Arc::clone(&api.store),
+        scan_ref: req.scan_ref,
+        view,
+        sent: req.from_revision,
+        until_final: req.until_final,
+        pace: api.pace(),
+    };
+    Ok(stream::spawn(api.streams.clone(), move |sink| {
+        follower.run(watch, sink)
+    }))
+}
+
+/// The state of one `WatchCase` stream.
+#[derive(Debug)]
+struct Follower {
+    store: Arc<dyn CaseStore>,
+    scan_ref: String,
+    view: pb::CaseView,
+    /// The highest revision the client has: only newer ones are sent.
+    sent: u64,
+    until_final: bool,
+    pace: Pace,
+}
+
+impl Follower {
+    /// Reads, sends what is new, waits; again. Returns `Ok` only for `until_final`.
+    async fn run(
+        mut self,
+        mut watch: CaseWatch,
+        sink: Sink<pb::WatchCaseResponse>,
+    ) -> Result<(), Stop> {
+        loop {
+            let case = self
+                .store
+                .case(&self.scan_ref, self.view == pb::CaseView::Full)
+                .await
+                .map_err(status::stream_interrupted)?;
+            self.pace.read();
+            // A case that does not exist yet is simply waited for.
+            if let Some(case) = case {
+                let is_final = case.is_final;
+                if case.revision > self.sent {
+                    self.sent = case.revision;
+                    debug!(revision = case.revision, is_final, "sending case");
+                    let case = convert::case_to_proto(case, self.view);
+                    sink.send(pb::WatchCaseResponse {
+                        event: Some(Event::Case(case)),
+                    })
+                    .await?;
+                    self.pace.sent();
+                    if is_final && self.until_final {
+                        return Ok(());
+                    }
+                } else if is_final && self.until_final {
+                    // Already final at a revision the client has: nothing more to wait for.
+                    return Ok(());
+                }
+            }
+            loop {
+                match self.pace.wait(watch.changed()).await {
+                    Wake::Changed | Wake::Poll => break,
+                    Wake::Heartbeat => {
+                        sink.send(pb::WatchCaseResponse {
+                            event: Some(Event::Heartbeat(stream::heartbeat())),
+                        })
+                        .await?;
+                        self.pace.sent();
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,165 @@
+//! The plumbing shared by `WatchCase` and `WatchCases`: a producer task writing into a small
+//! bounded channel, the response stream that ends it on shutdown, and the idle/poll pacing.
+//!
+//! A slow reader costs O(1): the producer blocks on a full channel while the hub's `watch`
+//! conflates changes meanwhile, and the next database read picks up the latest state.
+
+use std::{future::Future, pin::Pin, time::Duration};
+
+use chrono::Utc;
+use futures::Stream;
+use tokio::{
+    sync::mpsc,
+    time::{Instant, sleep_until},
+};
+use tokio_util::{sync::CancellationToken, task::AbortOnDropHandle};
+use tonic::Status;
+use tracing::{Instrument, Span, error};
+use verdict_domain::ErrorKind;
+use verdict_proto::verdict::v1 as pb;
+
+use crate::{convert, status};
+
+/// The boxed stream type the tonic trait wants for both streaming methods.
+pub(crate) type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// Items buffered between a producer and the client: small, because the producer re-reads the
+/// latest state after blocking instead of queueing history.
+const CAPACITY: usize = 4;
+
+/// Why a producer stopped before its natural end.
+#[derive(Debug)]
+pub(crate) enum Stop {
+    /// The client went away: nobody to tell anything.
+    ClientGone,
+    /// End the stream with this status.
+    Failed(Status),
+}
+
+impl From<Status> for Stop {
+    fn from(status: Status) -> Self {
+        Self::Failed(status)
+    }
+}
+
+/// Where a producer writes its items.
+#[derive(Debug)]
+pub(crate) struct Sink<T> {
+    tx: mpsc::Sender<Result<T, Status>>,
+}
+
+impl<T> Sink<T> {
+    /// Waits for room (the slow-reader back-pressure) and sends; fails once the client is gone.
+    pub(crate) async fn send(&self, item: T) -> Result<(), Stop> {
+        self.tx.send(Ok(item)).await.map_err(|_| Stop::ClientGone)
+    }
+}
+
+/// Runs `producer` on its own task, in the current span, and returns the response stream it
+/// feeds. The stream ends OK when the producer returns `Ok`, with its status when it fails, and
+/// with UNAVAILABLE "server shutting down" as soon as `shutdown` is cancelled. Dropping the
+/// stream (the client went away) aborts the producer.
+pub(crate) fn spawn<T, F, Fut>(shutdown: CancellationToken, producer: F) -> ResponseStream<T>
+where
+    T: Send + 'static,
+    F: FnOnce(Sink<T>) -> Fut,
+    Fut: Future<Output = Result<(), Stop>> + Send + 'static,
+{
+    let (tx, mut rx) = mpsc::channel(CAPACITY);
+    let work = producer(Sink { tx: tx.clone() });
+    let mut task = AbortOnDropHandle::new(tokio::spawn(
+        async move {
+            if let Err(Stop::Failed(status)) = work.await {
+                // Best effort: if the client is gone there is nobody to tell.
+                let _ = tx.send(Err(status)).await;
+            }
+        }
+        .instrument(Span::current()),
+    ));
+
+    Box::pin(async_stream::stream! {
+        loop {
+            let next = tokio::select! {
+                biased;
+                () = shutdown.cancelled() => None,
+                item = rx.recv() => Some(item),
+            };
+            match next {
+                None => {
+                    yield Err(status::shutting_down());
+                    break;
+                }
+                Some(Some(item)) => yield item,
+                Some(None) => {
+                    // The producer finished; a panic must not look like a clean end.
+                    if let Err(e) = (&mut task).await {
+                        error!(error = ?e, "stream producer failed");
+                        yield Err(status::status(ErrorKind::Internal, "internal error"));
+                    }
+                    break;
+                }
+            }
+        }
+    })
+}
+
+/// What woke a waiting producer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Wake {
+    /// The hub says something may have changed: re-read.
+    Changed,
+    /// Nothing was sent for a heartbeat interval: send a heartbeat.
+    Heartbeat,
+    /// The safety-net interval passed without a read: re-read in case a hint was lost.
+    Poll,
+}
+
+/// The two timers of a stream: heartbeats after idleness, re-reads after quiet.
+#[derive(Debug)]
+pub(crate) struct Pace {
+    heartbeat_every: Duration,
+    poll_every: Duration,
+    next_heartbeat: Instant,
+    next_poll: Instant,
+}
+
+impl Pace {
+    /// Both timers start now.
+    pub(crate) fn new(heartbeat_every: Duration, poll_every: Duration) -> Self {
+        let now = Instant::now();
+        Self {
+            heartbeat_every,
+            poll_every,
+            next_heartbeat: now + heartbeat_every,
+            next_poll: now + poll_every,
+        }
+    }
+
+    /// Something was sent: the stream is not idle.
+    pub(crate) fn sent(&mut self) {
+        self.next_heartbeat = Instant::now() + self.heartbeat_every;
+    }
+
+    /// The database was just read: the safety net can wait.
+    pub(crate) fn read(&mut self) {
+        self.next_poll = Instant::now() + self.poll_every;
+    }
+
+    /// Waits for `changed`, the heartbeat deadline or the poll deadline, whichever comes first.
+    /// `changed` must be cancel-safe (the hub's watches are).
+    pub(crate) async fn wait(&self, changed: impl Future) -> Wake {
+        tokio::select! {
+            biased;
+            _ = changed => Wake::Changed,
+            () = sleep_until(self.next_heartbeat) => Wake::Heartbeat,
+            () = sleep_until(self.next_poll) => Wake::Poll,
+        }
+    }
+}
+
+/// A heartbeat stamped now.
+pub(crate) fn heartbeat() -> pb::Heartbeat {
+    pb::Heartbeat {
+        at: Some(convert::timestamp(Utc::now())),
+    }
+}
