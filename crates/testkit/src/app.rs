@@ -1,1 +1,201 @@
-//! placeholder until the app harness lands
+//! The real Verdict, started in-process on `127.0.0.1:0` exactly as `verdict serve` starts it.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+use tonic::transport::Channel;
+use verdict::{App, Config};
+use verdict_proto::verdict::v1::case_service_client::CaseServiceClient;
+
+use crate::{Backend, TestDatabase, TestRedis, within};
+
+/// The secret test apps check signatures with.
+pub const SECRET: &str = "test-webhook-secret";
+
+/// How to start a test app.
+#[derive(Debug, Clone)]
+pub struct TestAppOptions {
+    pub backend: Backend,
+    /// Use Redis between replicas (the test is skipped when Redis is unreachable off CI).
+    pub redis: bool,
+    /// Heartbeat interval on idle streams (short, so tests can see one).
+    pub heartbeat_interval: Duration,
+    /// Safety-net re-read interval.
+    pub resync_interval: Duration,
+    /// Largest accepted body.
+    pub max_body_bytes: usize,
+}
+
+impl TestAppOptions {
+    /// Defaults for `backend`: no Redis, short heartbeats.
+    pub fn new(backend: Backend) -> Self {
+        Self {
+            backend,
+            redis: false,
+            heartbeat_interval: Duration::from_millis(500),
+            resync_interval: Duration::from_secs(30),
+            max_body_bytes: 4 * 1024 * 1024,
+        }
+    }
+
+    /// Same, with Redis.
+    pub fn with_redis(mut self) -> Self {
+        self.redis = true;
+        self
+    }
+}
+
+/// A running Verdict with its own fresh database.
+#[derive(Debug)]
+pub struct TestApp {
+    http_addr: SocketAddr,
+    grpc_addr: SocketAddr,
+    db: Arc<TestDatabase>,
+    redis: Option<TestRedis>,
+    options: TestAppOptions,
+    token: CancellationToken,
+    task: Option<JoinHandle<Result<(), verdict::app::Error>>>,
+    http: reqwest::Client,
+}
+
+impl TestApp {
+    /// Starts an app on `backend`; `None` when the backend is unreachable off CI.
+    pub async fn spawn(backend: Backend) -> Option<Self> {
+        Self::spawn_with(TestAppOptions::new(backend)).await
+    }
+
+    /// Starts an app with `options`; `None` when a service it needs is unreachable off CI.
+    pub async fn spawn_with(options: TestAppOptions) -> Option<Self> {
+        let db = Arc::new(TestDatabase::new(options.backend).await?);
+        let redis = match options.redis {
+            true => Some(TestRedis::connect().await?),
+            false => None,
+        };
+        Some(Self::start(db, redis, options).await)
+    }
+
+    /// A second replica sharing this app's database and Redis channel.
+    pub async fn replica(&self) -> Self {
+        Self::start(self.db.clone(), self.redis.clone(), self.options.clone()).await
+    }
+
+    async fn start(
+        db: Arc<TestDatabase>,
+        redis: Option<TestRedis>,
+        options: TestAppOptions,
+    ) -> Self {
+        let config = config(&db, redis.as_ref(), &options);
+        let app = within("the app to start", App::build(config))
+            .await
+            .expect("the app builds");
+        let (http_addr, grpc_addr) = (app.http_addr(), app.grpc_addr());
+        let token = CancellationToken::new();
+        let task = tokio::spawn(app.run(token.clone()));
+        Self {
+            http_addr,
+            grpc_addr,
+            db,
+            redis,
+            options,
+            token,
+            task: Some(task),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// `http://127.0.0.1:<port><path>`.
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.http_addr)
+    }
+
+    /// The gRPC listener's address.
+    pub fn grpc_addr(&self) -> SocketAddr {
+        self.grpc_addr
+    }
+
+    /// The test database.
+    pub fn database(&self) -> &TestDatabase {
+        &self.db
+    }
+
+    /// A fresh gRPC client.
+    pub async fn grpc(&self) -> CaseServiceClient<Channel> {
+        let url = format!("http://{}", self.grpc_addr);
+        within("a gRPC connection", CaseServiceClient::connect(url))
+            .await
+            .expect("connect to the gRPC listener")
+    }
+
+    /// The signature the app accepts for `body`.
+    pub fn sign(&self, body: &[u8]) -> String {
+        verdict_domain::sign(SECRET.as_bytes(), body)
+    }
+
+    /// Posts a correctly signed webhook.
+    pub async fn post_webhook(&self, event_type: Option<&str>, body: &[u8]) -> reqwest::Response {
+        let mut request = self
+            .http
+            .post(self.url("/webhooks/idenfy"))
+            .header("content-type", "application/json")
+            .header("idenfy-signature", self.sign(body))
+            .body(body.to_vec());
+        if let Some(event_type) = event_type {
+            request = request.header("idenfy-event-type", event_type);
+        }
+        within("the webhook answer", request.send())
+            .await
+            .expect("the webhook request is sent")
+    }
+
+    /// The shared HTTP client, for requests the helpers do not cover.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// Begins shutdown without waiting for it.
+    pub fn begin_shutdown(&self) {
+        self.token.cancel();
+    }
+
+    /// Shuts down and waits for the app to stop, returning how `run` ended.
+    pub async fn shutdown(mut self) -> Result<(), verdict::app::Error> {
+        self.token.cancel();
+        let task = self.task.take().expect("the app runs until shut down");
+        within("the app to shut down", task)
+            .await
+            .expect("the app task does not panic")
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        self.token.cancel();
+    }
+}
+
+fn config(db: &TestDatabase, redis: Option<&TestRedis>, options: &TestAppOptions) -> Config {
+    let localhost = SocketAddr::from(([127, 0, 0, 1], 0));
+    Config {
+        http_addr: localhost,
+        grpc_addr: localhost,
+        database: verdict::config::DatabaseConfig {
+            database_url: db.url().to_owned(),
+            db_max_connections: 8,
+        },
+        migrate_on_start: true,
+        redis_url: redis.map(|r| r.url().to_owned()),
+        redis_channel: redis.map_or_else(|| "unused".to_owned(), |r| r.channel().to_owned()),
+        webhook_secret: Some(SECRET.to_owned().into()),
+        allow_unsigned: false,
+        max_body_bytes: options.max_body_bytes,
+        write_timeout: Duration::from_secs(5),
+        heartbeat_interval: options.heartbeat_interval,
+        resync_interval: options.resync_interval,
+        resync_degraded_interval: Duration::from_millis(500),
+        shutdown_timeout: Duration::from_secs(5),
+        log_format: verdict_telemetry::LogFormat::Pretty,
+    }
+}

@@ -87,6 +87,33 @@ impl TestDatabase {
     pub fn backend(&self) -> Backend {
         self.backend
     }
+
+    /// PostgreSQL only: refuses (or allows again) connections to this database and ends the open
+    /// ones, which is what the app sees when its database goes down.
+    pub async fn set_reachable(&self, reachable: bool) {
+        let (admin_url, name) = self
+            .postgres
+            .as_ref()
+            .expect("only a PostgreSQL database can be taken down");
+        let admin = Database::connect(admin_url.as_str())
+            .await
+            .expect("connect to the PostgreSQL server");
+        admin
+            .execute_unprepared(&format!(
+                "ALTER DATABASE {name} ALLOW_CONNECTIONS {reachable}"
+            ))
+            .await
+            .expect("change ALLOW_CONNECTIONS");
+        if !reachable {
+            admin
+                .execute_unprepared(&format!(
+                    "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{name}'"
+                ))
+                .await
+                .expect("end the open connections");
+        }
+        let _ = admin.close().await;
+    }
 }
 
 impl Drop for TestDatabase {

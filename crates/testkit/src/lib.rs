@@ -10,6 +10,7 @@ pub mod payloads;
 pub mod redis;
 mod services;
 
+pub use app::{TestApp, TestAppOptions};
 pub use db::{Backend, TestDatabase};
 pub use redis::TestRedis;
 
@@ -23,4 +24,28 @@ pub async fn within<F: std::future::Future>(what: &str, fut: F) -> F::Output {
         Ok(out) => out,
         Err(_) => panic!("timed out after {TIMEOUT:?} waiting for {what}"),
     }
+}
+
+/// Defines each listed `async fn name(backend: Backend)` as a test on SQLite and on PostgreSQL
+/// (`sqlite::name`, `postgres::name`), so storage behaviour is proven on both databases.
+#[macro_export]
+macro_rules! on_every_backend {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Sqlite).await
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::$name($crate::Backend::Postgres).await
+                }
+            )*
+        }
+    };
 }

@@ -1,0 +1,52 @@
+//! The `verdict` command line: one binary to serve, migrate, sign test webhooks, read and watch
+//! cases, and reprocess quarantined deliveries.
+
+mod client;
+mod json;
+mod quarantine;
+mod serve;
+mod sign;
+
+use clap::{Parser, Subcommand};
+
+use crate::config::{Config, DatabaseConfig};
+
+/// Verdict turns iDenfy KYC webhooks into a live, queryable, streamable record of every case.
+#[derive(Debug, Parser)]
+#[command(name = "verdict", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the service: webhook ingress over HTTP, CaseService over gRPC.
+    Serve(Box<Config>),
+    /// Apply pending database migrations and exit.
+    Migrate(DatabaseConfig),
+    /// Print the Idenfy-Signature of a body file, to post test webhooks.
+    Sign(sign::SignArgs),
+    /// Print one case as JSON (a gRPC client of a running Verdict).
+    Get(client::GetArgs),
+    /// Stream a case, or every change, as JSON lines (a gRPC client of a running Verdict).
+    Watch(client::WatchArgs),
+    /// List or reprocess deliveries that were signed but could not be used.
+    #[command(subcommand)]
+    Quarantine(quarantine::QuarantineCommand),
+}
+
+impl Cli {
+    /// Runs the chosen command.
+    pub async fn run(self) -> anyhow::Result<()> {
+        match self.command {
+            Command::Serve(config) => serve::run(*config).await,
+            Command::Migrate(db) => serve::migrate(db).await,
+            Command::Sign(args) => sign::run(args),
+            Command::Get(args) => client::get(args).await,
+            Command::Watch(args) => client::watch(args).await,
+            Command::Quarantine(cmd) => quarantine::run(cmd).await,
+        }
+    }
+}
