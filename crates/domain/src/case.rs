@@ -101,8 +101,11 @@ impl Person {
         *self == Self::default()
     }
 
-    /// Fields known in `newer` replace ours; fields it lacks keep what an earlier delivery said,
-    /// because a sparse later body (a cancellation, say) does not make the person unknown.
+    /// Fields known in `newer` replace ours; fields it lacks keep ours.
+    ///
+    /// Not how deliveries combine: [`crate::machine::apply`] takes a body's person whole and only
+    /// keeps the earlier one when the body names no one, so the final person never depends on
+    /// whether a preliminary result arrived before the final one.
     pub fn merged_with(&self, newer: &Person) -> Person {
         fn pick(new: &Option<String>, old: &Option<String>) -> Option<String> {
             new.clone().or_else(|| old.clone())
@@ -159,4 +162,63 @@ pub struct CaseEvent {
     pub revision: u64,
     pub overall_status: Option<String>,
     pub received_at: DateTime<Utc>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn person(first: Option<&str>, last: Option<&str>, number: Option<&str>) -> Person {
+        Person {
+            first_name: first.map(str::to_owned),
+            last_name: last.map(str::to_owned),
+            document_number: number.map(str::to_owned),
+            ..Person::default()
+        }
+    }
+
+    #[test]
+    fn decision_spelling_round_trips_and_matches_serde() {
+        for decision in Decision::ALL {
+            assert_eq!(Decision::parse(decision.as_str()), Some(decision));
+            assert_eq!(
+                serde_json::to_value(decision).unwrap(),
+                serde_json::Value::from(decision.as_str())
+            );
+        }
+        assert_eq!(Decision::Cancelled.as_str(), "CANCELLED");
+        assert_eq!(Decision::parse("approved"), None);
+        assert_eq!(Decision::parse("CANCELED"), None);
+    }
+
+    #[test]
+    fn outcome_spelling_round_trips_and_matches_serde() {
+        for outcome in [Outcome::Applied, Outcome::Duplicate, Outcome::Stale] {
+            assert_eq!(Outcome::parse(outcome.as_str()), Some(outcome));
+            assert_eq!(
+                serde_json::to_value(outcome).unwrap(),
+                serde_json::Value::from(outcome.as_str())
+            );
+        }
+        assert_eq!(Outcome::Applied.as_str(), "applied");
+        assert_eq!(Outcome::parse("APPLIED"), None);
+    }
+
+    #[test]
+    fn person_is_empty_only_when_nothing_is_known() {
+        assert!(Person::default().is_empty());
+        assert!(!person(None, None, Some("X1")).is_empty());
+    }
+
+    #[test]
+    fn merged_person_takes_newer_fields_and_keeps_the_rest() {
+        let old = person(Some("ANNA"), Some("KARENINA"), None);
+        let newer = person(Some("ANNE"), None, Some("X1"));
+        assert_eq!(
+            old.merged_with(&newer),
+            person(Some("ANNE"), Some("KARENINA"), Some("X1"))
+        );
+        assert_eq!(old.merged_with(&Person::default()), old);
+        assert_eq!(Person::default().merged_with(&newer), newer);
+    }
 }

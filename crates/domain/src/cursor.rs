@@ -44,13 +44,35 @@ mod tests {
     }
 
     #[test]
+    fn encoded_cursors_are_versioned() {
+        assert_eq!(Cursor(255).encode(), "v1.ff");
+        assert_eq!(Cursor::START.encode(), "v1.0");
+    }
+
+    #[test]
+    fn cursor_order_is_feed_order() {
+        assert!(Cursor::START < Cursor(1));
+        assert!(Cursor(9) < Cursor(10));
+    }
+
+    #[test]
+    fn cursor_beyond_u64_is_invalid_argument() {
+        assert!(matches!(
+            Cursor::decode("v1.10000000000000000"),
+            Err(Error::InvalidArgument(_))
+        ));
+    }
+
+    #[test]
     fn empty_cursor_is_the_start() {
         assert_eq!(Cursor::decode("").unwrap(), Cursor::START);
     }
 
     #[test]
     fn garbage_cursor_is_invalid_argument() {
-        for bad in ["x", "v1.", "v1.zz", "v2.10", "10"] {
+        for bad in [
+            "x", "v1.", "v1.zz", "v2.10", "10", "v1.-1", " v1.1", "v1.1 ",
+        ] {
             assert!(
                 matches!(Cursor::decode(bad), Err(Error::InvalidArgument(_))),
                 "{bad}"

@@ -67,3 +67,52 @@ impl ErrorKind {
         self.codes().1
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_kind_maps_to_one_http_status_and_grpc_code() {
+        let table = [
+            (ErrorKind::InvalidArgument, 400, 3),
+            (ErrorKind::NotFound, 404, 5),
+            (ErrorKind::Unauthenticated, 401, 16),
+            (ErrorKind::Unavailable, 503, 14),
+            (ErrorKind::Internal, 500, 13),
+        ];
+        for (kind, http, grpc) in table {
+            assert_eq!(
+                (kind.http_status(), kind.grpc_code()),
+                (http, grpc),
+                "{kind:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn errors_map_to_their_kind() {
+        let cause = || -> BoxError { "connection refused".into() };
+        assert_eq!(Error::Unavailable(cause()).kind(), ErrorKind::Unavailable);
+        assert_eq!(
+            Error::InvalidArgument("bad cursor".into()).kind(),
+            ErrorKind::InvalidArgument
+        );
+        assert_eq!(Error::Internal(cause()).kind(), ErrorKind::Internal);
+    }
+
+    #[test]
+    fn internal_causes_stay_out_of_the_message_but_in_the_chain() {
+        use std::error::Error as _;
+        let err = Error::Internal("password=hunter2 in dsn".into());
+        assert_eq!(err.to_string(), "internal error");
+        assert_eq!(err.source().unwrap().to_string(), "password=hunter2 in dsn");
+        let err = Error::Unavailable("db down".into());
+        assert_eq!(err.to_string(), "storage unavailable");
+        assert!(err.source().is_some());
+        assert_eq!(
+            Error::InvalidArgument("malformed cursor".into()).to_string(),
+            "malformed cursor"
+        );
+    }
+}

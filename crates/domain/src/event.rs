@@ -72,3 +72,78 @@ impl fmt::Display for EventType {
         f.write_str(self.as_str())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_documented_header_parses_to_its_event() {
+        let table = [
+            ("IDENTIFICATION_AUTO_FINISHED", EventType::AutoFinished),
+            ("IDENTIFICATION_MANUAL_FINISHED", EventType::ManualFinished),
+            ("IDENTIFICATION_RESUBMITTED", EventType::Resubmitted),
+            ("IDENTIFICATION_CANCELLED", EventType::Cancelled),
+            ("IDENTIFICATION_CANCELED", EventType::Cancelled),
+            ("IDENTIFICATION_EXPIRED", EventType::Expired),
+            ("IDENTIFICATION", EventType::Legacy),
+        ];
+        for (header, event) in table {
+            assert_eq!(EventType::from_header(Some(header)), Ok(event), "{header}");
+        }
+    }
+
+    #[test]
+    fn missing_or_empty_header_is_legacy() {
+        assert_eq!(EventType::from_header(None), Ok(EventType::Legacy));
+        assert_eq!(EventType::from_header(Some("")), Ok(EventType::Legacy));
+        assert_eq!(EventType::from_header(Some("  ")), Ok(EventType::Legacy));
+    }
+
+    #[test]
+    fn surrounding_whitespace_is_ignored() {
+        assert_eq!(
+            EventType::from_header(Some(" IDENTIFICATION_EXPIRED\t")),
+            Ok(EventType::Expired)
+        );
+    }
+
+    #[test]
+    fn unknown_event_type_is_an_error_carrying_the_value() {
+        for raw in [
+            "IDENTIFICATION_SOMETHING_NEW",
+            "identification_auto_finished",
+            "AML_CHECK_FINISHED",
+            "IDENTIFICATION_AUTO_FINISHED2",
+        ] {
+            assert_eq!(
+                EventType::from_header(Some(raw)),
+                Err(UnknownEventType(raw.to_owned())),
+                "{raw}"
+            );
+        }
+        assert_eq!(
+            UnknownEventType("X".into()).to_string(),
+            "unknown event type \"X\""
+        );
+    }
+
+    #[test]
+    fn canonical_spelling_round_trips_for_every_event() {
+        for event in EventType::ALL {
+            assert_eq!(EventType::from_header(Some(event.as_str())), Ok(event));
+            assert_eq!(event.to_string(), event.as_str());
+        }
+    }
+
+    #[test]
+    fn both_cancel_spellings_are_stored_as_one() {
+        assert_eq!(EventType::Cancelled.as_str(), "IDENTIFICATION_CANCELLED");
+    }
+
+    #[test]
+    fn all_lists_each_event_once() {
+        let distinct: std::collections::HashSet<_> = EventType::ALL.into_iter().collect();
+        assert_eq!(distinct.len(), EventType::ALL.len());
+    }
+}

@@ -38,26 +38,31 @@ pub fn is_final(event: EventType, payload: &Payload) -> bool {
 }
 
 /// Our decision for a delivery that is being applied.
+///
+/// Only a final delivery decides anything: a preliminary body saying `overall: EXPIRED` (or a
+/// resubmission carrying the previous round's status) leaves the case PENDING, so a decision
+/// other than PENDING always comes with `is_final`.
 pub fn decision(event: EventType, payload: &Payload, is_final: bool) -> Decision {
-    let overall = payload.status.overall.as_deref().unwrap_or_default();
-    // EXPIRED-DELETED is the documented spelling for an expired token whose data was deleted.
-    let expired =
-        event == EventType::Expired || overall == "EXPIRED" || overall == "EXPIRED-DELETED";
-    if event == EventType::Cancelled {
-        Decision::Cancelled
-    } else if expired {
-        Decision::Expired
-    } else if !is_final {
-        Decision::Pending
-    } else {
-        match overall {
-            "APPROVED" => Decision::Approved,
-            "DENIED" => Decision::Denied,
-            "SUSPECTED" => Decision::Suspected,
-            // Final but with a status we cannot summarise (REVIEWING, DELETED, a new value):
-            // the raw status is still in `overall_status` for callers who know better.
-            _ => Decision::Pending,
-        }
+    match event {
+        EventType::Cancelled => return Decision::Cancelled,
+        EventType::Expired => return Decision::Expired,
+        EventType::AutoFinished
+        | EventType::ManualFinished
+        | EventType::Resubmitted
+        | EventType::Legacy => {}
+    }
+    if !is_final {
+        return Decision::Pending;
+    }
+    match payload.status.overall.as_deref().unwrap_or_default() {
+        "APPROVED" => Decision::Approved,
+        "DENIED" => Decision::Denied,
+        "SUSPECTED" => Decision::Suspected,
+        // EXPIRED-DELETED is the documented spelling for an expired token whose data was deleted.
+        "EXPIRED" | "EXPIRED-DELETED" => Decision::Expired,
+        // Final but with a status we cannot summarise (REVIEWING, DELETED, a new value): the
+        // raw status is still in `overall_status` for callers who know better.
+        _ => Decision::Pending,
     }
 }
 
@@ -111,10 +116,13 @@ fn applied(
     at: DateTime<Utc>,
 ) -> Case {
     let status = &payload.status;
-    let person = payload.person();
-    let person = match current.and_then(|c| c.person.as_ref()) {
-        Some(old) => old.merged_with(&person),
-        None => person,
+    // A body that names the person states it whole (a reviewer may have blanked a field the
+    // automatic check misread); only a body with no identity at all, such as a cancellation,
+    // keeps what we knew. Merging field by field would make the final person depend on whether
+    // a preliminary result happened to arrive before the final one or after it (then stale).
+    let person = match (payload.person(), current.and_then(|c| c.person.as_ref())) {
+        (new, Some(old)) if new.is_empty() => old.clone(),
+        (new, _) => new,
     };
     let finalized_at = match (is_final, current) {
         (false, _) => None,
@@ -150,3 +158,6 @@ fn applied(
         person: (!person.is_empty()).then_some(person),
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -5,6 +5,11 @@
 //! strings iDenfy sent, and a value of an unexpected JSON type is treated as absent rather than
 //! failing the delivery: a vendor schema drift must not lose a final decision.
 
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::value::MapAccessDeserializer;
+use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 
 use crate::Person;
@@ -88,7 +93,11 @@ pub struct Data {
 impl Payload {
     /// Parses a (verified) body. Fails only when the body is not a JSON object or names no case.
     pub fn parse(body: &[u8]) -> Result<Self, PayloadError> {
-        let payload: Payload = serde_json::from_slice(body)?;
+        // `deserialize_map`, not `from_slice`: a derived struct also accepts a JSON array and
+        // reads it positionally, which would take `["x"]` for a delivery about case "x".
+        let mut de = serde_json::Deserializer::from_slice(body);
+        let payload = de.deserialize_map(ObjectOf::<Payload>(PhantomData))?;
+        de.end()?;
         match payload.scan_ref.as_deref() {
             Some(s) if !s.trim().is_empty() => Ok(payload),
             _ => Err(PayloadError::MissingScanRef),
@@ -151,15 +160,80 @@ fn lenient_strings<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<String>, D::E
 }
 
 /// A nested object that is null or of the wrong type counts as empty.
+///
+/// Streamed rather than buffered through `serde_json::Value`: a `Value` must hold valid UTF-8,
+/// so one lone UTF-16 surrogate escape in a field we do not even read (`orgBirthPlace`, where
+/// iDenfy warns of UTF-16 symbols) would otherwise fail the whole delivery.
 fn lenient_object<'de, D, T>(de: D) -> Result<T, D::Error>
 where
     D: Deserializer<'de>,
-    T: serde::de::DeserializeOwned + Default,
+    T: Deserialize<'de> + Default,
 {
-    let value = serde_json::Value::deserialize(de)?;
-    if value.is_object() {
-        serde_json::from_value(value).map_err(serde::de::Error::custom)
-    } else {
+    de.deserialize_any(LenientObject::<T>(PhantomData))
+}
+
+/// Reads a JSON object as `T` and rejects anything else.
+struct ObjectOf<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de>> Visitor<'de> for ObjectOf<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        T::deserialize(MapAccessDeserializer::new(map))
+    }
+}
+
+/// Reads a JSON object as `T`; any other value is skipped and counts as `T::default()`.
+struct LenientObject<T>(PhantomData<T>);
+
+impl<'de, T: Deserialize<'de> + Default> Visitor<'de> for LenientObject<T> {
+    type Value = T;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, map: A) -> Result<T, A::Error> {
+        T::deserialize(MapAccessDeserializer::new(map))
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<T, A::Error> {
+        while seq.next_element::<IgnoredAny>()?.is_some() {}
+        Ok(T::default())
+    }
+
+    fn visit_unit<E>(self) -> Result<T, E> {
+        Ok(T::default())
+    }
+
+    fn visit_none<E>(self) -> Result<T, E> {
+        Ok(T::default())
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<T, E> {
+        Ok(T::default())
+    }
+
+    fn visit_i64<E>(self, _: i64) -> Result<T, E> {
+        Ok(T::default())
+    }
+
+    fn visit_u64<E>(self, _: u64) -> Result<T, E> {
+        Ok(T::default())
+    }
+
+    fn visit_f64<E>(self, _: f64) -> Result<T, E> {
+        Ok(T::default())
+    }
+
+    fn visit_str<E>(self, _: &str) -> Result<T, E> {
         Ok(T::default())
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -181,3 +181,46 @@ pub trait ChangeBus: Send + Sync + fmt::Debug + 'static {
     /// Publishes after commit.
     async fn publish(&self, notification: Notification) -> Result<(), Error>;
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const BODY: &[u8] = br#"{"scanRef":"scan-1","data":{"docFirstName":"SECRET-NAME"}}"#;
+
+    #[test]
+    fn debug_output_of_deliveries_carries_no_personal_data() {
+        let delivery = NewDelivery {
+            event: EventType::ManualFinished,
+            payload: Payload::parse(BODY).unwrap(),
+            body: Bytes::from_static(BODY),
+            received_at: DateTime::<Utc>::UNIX_EPOCH,
+            traceparent: None,
+        };
+        let shown = format!("{delivery:?}");
+        assert!(!shown.contains("SECRET-NAME"), "{shown}");
+        assert!(
+            shown.contains("scan-1"),
+            "the case id is what makes logs useful"
+        );
+
+        let quarantined = NewQuarantine {
+            event_type: Some("IDENTIFICATION_NEW".into()),
+            body: Bytes::from_static(BODY),
+            reason: "unknown event type".into(),
+            received_at: DateTime::<Utc>::UNIX_EPOCH,
+            traceparent: None,
+        };
+        assert!(!format!("{quarantined:?}").contains("SECRET-NAME"));
+
+        let item = QuarantineItem {
+            id: 7,
+            event_type: None,
+            body: Bytes::from_static(BODY),
+            reason: "body is not a JSON object".into(),
+            received_at: DateTime::<Utc>::UNIX_EPOCH,
+            traceparent: None,
+        };
+        assert!(!format!("{item:?}").contains("SECRET-NAME"));
+    }
+}

@@ -155,3 +155,6 @@ pub fn sign(key: &[u8], body: &[u8]) -> String {
     mac.update(body);
     hex::encode(mac.finalize().into_bytes())
 }
+
+#[cfg(test)]
+mod tests;
