@@ -1,0 +1,230 @@
+//! Several replicas on one PostgreSQL database and one Redis channel, and the guarantees of
+//! DESIGN.md section 5: a change reaches every replica's watchers, the feed never skips or
+//! repeats under concurrent ingest, and a lost notification is caught by the re-read.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tonic::Streaming;
+use verdict_domain::{CaseStore, EventType, NewDelivery, Payload};
+use verdict_proto::verdict::v1::{
+    CaseChange, CaseView, Decision, GetCaseRequest, WatchCaseRequest, WatchCaseResponse,
+    WatchCasesRequest, WatchCasesResponse, get_case_request::Key, watch_case_response,
+    watch_cases_response,
+};
+use verdict_store::{SeaStore, StoreOptions};
+use verdict_testkit::payloads::{self, webhook};
+use verdict_testkit::{Backend, TestApp, TestAppOptions, on_every_backend, within};
+
+const AUTO: &str = "IDENTIFICATION_AUTO_FINISHED";
+const MANUAL: &str = "IDENTIFICATION_MANUAL_FINISHED";
+
+async fn post_ok(app: &TestApp, event: &str, body: &[u8]) {
+    let response = app.post_webhook(Some(event), body).await;
+    assert_eq!(response.status().as_u16(), 200);
+}
+
+async fn watch_case(app: &TestApp, scan_ref: &str) -> Streaming<WatchCaseResponse> {
+    let request = WatchCaseRequest {
+        scan_ref: scan_ref.to_owned(),
+        from_revision: 0,
+        until_final: true,
+        view: CaseView::Basic.into(),
+    };
+    within("WatchCase", app.grpc().await.watch_case(request))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+async fn next_case(
+    stream: &mut Streaming<WatchCaseResponse>,
+) -> Option<verdict_proto::verdict::v1::Case> {
+    loop {
+        match within("a WatchCase message", stream.message())
+            .await
+            .unwrap()?
+            .event
+        {
+            Some(watch_case_response::Event::Case(case)) => return Some(case),
+            _ => continue,
+        }
+    }
+}
+
+async fn watch_cases(
+    app: &TestApp,
+    cursor: &str,
+    final_only: bool,
+) -> Streaming<WatchCasesResponse> {
+    let request = WatchCasesRequest {
+        cursor: cursor.to_owned(),
+        final_only,
+        view: CaseView::Basic.into(),
+    };
+    within("WatchCases", app.grpc().await.watch_cases(request))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+async fn next_change(stream: &mut Streaming<WatchCasesResponse>) -> CaseChange {
+    loop {
+        let message = within("a WatchCases message", stream.message())
+            .await
+            .unwrap()
+            .unwrap();
+        if let Some(watch_cases_response::Event::Change(change)) = message.event {
+            return change;
+        }
+    }
+}
+
+/// Long re-read interval: these tests prove delivery through Redis, not through the safety net.
+fn redis_options() -> TestAppOptions {
+    let mut options = TestAppOptions::new(Backend::Postgres).with_redis();
+    options.resync_interval = Duration::from_secs(600);
+    options
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhook_on_one_replica_reaches_watchers_on_another() {
+    let Some(a) = TestApp::spawn_with(redis_options()).await else {
+        return;
+    };
+    let b = a.replica().await;
+    let scan_ref = payloads::scan_ref();
+
+    let mut case_stream = watch_case(&b, &scan_ref).await;
+    let mut feed = watch_cases(&b, "", false).await;
+    post_ok(
+        &a,
+        MANUAL,
+        &webhook(&scan_ref).overall("APPROVED").final_(true).build(),
+    )
+    .await;
+
+    let case = next_case(&mut case_stream)
+        .await
+        .expect("replica B's watcher gets the decision");
+    assert_eq!((case.revision, case.decision()), (1, Decision::Approved));
+    assert!(next_case(&mut case_stream).await.is_none());
+    let change = next_change(&mut feed).await;
+    assert_eq!(change.case.unwrap().scan_ref, scan_ref);
+
+    let request = GetCaseRequest {
+        key: Some(Key::ScanRef(scan_ref.clone())),
+        ..Default::default()
+    };
+    let case = within("GetCase on B", b.grpc().await.get_case(request))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(case.case.unwrap().decision(), Decision::Approved);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_notification_is_caught_by_the_periodic_re_read() {
+    let mut options = TestAppOptions::new(Backend::Postgres);
+    options.resync_interval = Duration::from_millis(200);
+    let Some(app) = TestApp::spawn_with(options).await else {
+        return;
+    };
+    let scan_ref = payloads::scan_ref();
+    let mut stream = watch_case(&app, &scan_ref).await;
+
+    // Another writer commits and crashes before publishing: nothing tells the hub.
+    let writer = SeaStore::connect(app.database().url(), StoreOptions::default())
+        .await
+        .unwrap();
+    let body = webhook(&scan_ref).overall("DENIED").final_(true).build();
+    writer
+        .record(NewDelivery {
+            event: EventType::ManualFinished,
+            payload: Payload::parse(&body).unwrap(),
+            body: body.into(),
+            received_at: chrono::Utc::now(),
+            traceparent: None,
+        })
+        .await
+        .unwrap();
+
+    let case = next_case(&mut stream)
+        .await
+        .expect("the re-read delivers the decision");
+    assert_eq!((case.revision, case.decision()), (1, Decision::Denied));
+}
+
+/// Many tasks ingest at once on two replicas while a consumer streams the final decisions from
+/// one of them, disconnecting and resuming from its cursor: it must see every final decision
+/// exactly once. On PostgreSQL this is what a sequence-based cursor gets wrong.
+async fn concurrent_ingest_feed_delivers_every_final_decision_exactly_once(backend: Backend) {
+    let mut options = TestAppOptions::new(backend);
+    if backend == Backend::Postgres {
+        options = options.with_redis();
+    }
+    let Some(a) = TestApp::spawn_with(options).await else {
+        return;
+    };
+    let a = Arc::new(a);
+    // SQLite is one replica by design; on PostgreSQL a second replica ingests too.
+    let b = match backend {
+        Backend::Postgres => Arc::new(a.replica().await),
+        Backend::Sqlite => a.clone(),
+    };
+    const TASKS: usize = 8;
+    const CASES_PER_TASK: usize = 6;
+
+    let mut posters = Vec::new();
+    for task in 0..TASKS {
+        let target = if task % 2 == 0 { a.clone() } else { b.clone() };
+        posters.push(tokio::spawn(async move {
+            let mut finals = Vec::new();
+            for _ in 0..CASES_PER_TASK {
+                let scan_ref = payloads::scan_ref();
+                post_ok(&target, AUTO, &webhook(&scan_ref).build()).await;
+                post_ok(
+                    &target,
+                    MANUAL,
+                    &webhook(&scan_ref).overall("APPROVED").final_(true).build(),
+                )
+                .await;
+                finals.push(scan_ref);
+            }
+            finals
+        }));
+    }
+
+    let expected_total = TASKS * CASES_PER_TASK;
+    let mut seen: HashMap<String, usize> = HashMap::new();
+    let mut received = 0;
+    let mut cursor = String::new();
+    while received < expected_total {
+        let mut stream = watch_cases(&a, &cursor, true).await;
+        for _ in 0..7 {
+            if received == expected_total {
+                break;
+            }
+            let change = next_change(&mut stream).await;
+            let case = change.case.unwrap();
+            assert!(case.r#final, "final_only sends only final changes");
+            *seen.entry(case.scan_ref).or_default() += 1;
+            received += 1;
+            cursor = change.cursor;
+        }
+    }
+    let mut expected = HashSet::new();
+    for poster in posters {
+        expected.extend(within("the posters", poster).await.unwrap());
+    }
+    let repeated: Vec<_> = seen.iter().filter(|(_, n)| **n > 1).collect();
+    assert!(repeated.is_empty(), "repeated: {repeated:?}");
+    assert_eq!(
+        seen.keys().cloned().collect::<HashSet<_>>(),
+        expected,
+        "every final decision, exactly once"
+    );
+}
+
+on_every_backend!(concurrent_ingest_feed_delivers_every_final_decision_exactly_once);
