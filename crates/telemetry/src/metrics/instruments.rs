@@ -1,0 +1,207 @@
+//! The instruments and the one place their names, units and labels are spelled.
+
+use opentelemetry::KeyValue;
+use opentelemetry::metrics::{Counter, Histogram, Meter, UpDownCounter};
+use opentelemetry_semantic_conventions::{attribute as semconv, metric as semconv_metric};
+
+/// Bucket bounds (seconds) semconv recommends for `http.server.request.duration`.
+const HTTP_BOUNDARIES: [f64; 14] = [
+    0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1.0, 2.5, 5.0, 7.5, 10.0,
+];
+
+/// Commit-to-delivery is usually a few milliseconds in one process, longer across Redis.
+const DELIVERY_BOUNDARIES: [f64; 14] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+];
+
+/// Methods kept as-is in `http.request.method`; anything else is `_OTHER` (semconv), so a client
+/// cannot mint new series by inventing methods.
+const KNOWN_METHODS: [&str; 9] = [
+    "CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE",
+];
+
+/// Every metric Verdict records. Get it from [`super::metrics()`].
+///
+/// Each method documents its metric name and labels; Prometheus shows dots as underscores, adds
+/// `_total` to counters and `_seconds` to durations.
+#[derive(Debug)]
+pub struct Metrics {
+    webhooks: Counter<u64>,
+    signature_failures: Counter<u64>,
+    http_duration: Histogram<f64>,
+    rpc_duration: Histogram<f64>,
+    watch_streams: UpDownCounter<i64>,
+    watched_cases: UpDownCounter<i64>,
+    delivery_duration: Histogram<f64>,
+    notifications: Counter<u64>,
+    resyncs: Counter<u64>,
+    resync_caught: Counter<u64>,
+    quarantined: Counter<u64>,
+}
+
+impl Metrics {
+    pub(super) fn new(meter: &Meter) -> Self {
+        Self {
+            webhooks: meter
+                .u64_counter("verdict.webhooks")
+                .with_unit("{webhook}")
+                .with_description("Webhooks received, by event type and outcome")
+                .build(),
+            signature_failures: meter
+                .u64_counter("verdict.webhook.signature_failures")
+                .with_unit("{webhook}")
+                .with_description("Webhooks rejected by the signature check, by reason")
+                .build(),
+            http_duration: meter
+                .f64_histogram(semconv_metric::HTTP_SERVER_REQUEST_DURATION)
+                .with_unit("s")
+                .with_description("Duration of HTTP server requests")
+                .with_boundaries(HTTP_BOUNDARIES.to_vec())
+                .build(),
+            rpc_duration: meter
+                .f64_histogram(semconv_metric::RPC_SERVER_CALL_DURATION)
+                .with_unit("s")
+                .with_description("Duration of gRPC calls (for streams: until the stream ends)")
+                .with_boundaries(HTTP_BOUNDARIES.to_vec())
+                .build(),
+            watch_streams: meter
+                .i64_up_down_counter("verdict.watch.streams")
+                .with_unit("{stream}")
+                .with_description("Open watch streams, by kind (case or feed)")
+                .build(),
+            watched_cases: meter
+                .i64_up_down_counter("verdict.watch.cases")
+                .with_unit("{case}")
+                .with_description("Distinct cases with at least one watcher in this process")
+                .build(),
+            delivery_duration: meter
+                .f64_histogram("verdict.watch.delivery.duration")
+                .with_unit("s")
+                .with_description("Time from a change's commit to its delivery to a watcher")
+                .with_boundaries(DELIVERY_BOUNDARIES.to_vec())
+                .build(),
+            notifications: meter
+                .u64_counter("verdict.notifications")
+                .with_unit("{notification}")
+                .with_description("Change notifications handed to the bus, by result")
+                .build(),
+            resyncs: meter
+                .u64_counter("verdict.resyncs")
+                .with_unit("{resync}")
+                .with_description("Resyncs from the database after a bus gap or reconnect")
+                .build(),
+            resync_caught: meter
+                .u64_counter("verdict.resync.caught")
+                .with_unit("{change}")
+                .with_description("Changes that only a resync delivered (missed on the bus)")
+                .build(),
+            quarantined: meter
+                .u64_counter("verdict.quarantined")
+                .with_unit("{webhook}")
+                .with_description("Verified webhooks set aside instead of applied, by reason")
+                .build(),
+        }
+    }
+
+    /// A webhook was handled: `verdict.webhooks{event_type, outcome}`.
+    ///
+    /// `outcome` is e.g. `accepted`, `duplicate`, `stale`, `rejected`, `quarantined`.
+    pub fn webhook(&self, event_type: &'static str, outcome: &'static str) {
+        self.webhooks.add(
+            1,
+            &[
+                KeyValue::new("event_type", event_type),
+                KeyValue::new("outcome", outcome),
+            ],
+        );
+    }
+
+    /// A webhook failed its signature check: `verdict.webhook.signature_failures{reason}`
+    /// (`missing`, `malformed`, `mismatch`).
+    pub fn signature_failure(&self, reason: &'static str) {
+        self.signature_failures
+            .add(1, &[KeyValue::new("reason", reason)]);
+    }
+
+    /// An HTTP request finished: `http.server.request.duration{http.request.method, http.route,
+    /// http.response.status_code, url.scheme, error.type}` in seconds.
+    ///
+    /// `route` is the matched route template (axum's `MatchedPath`), never the raw path, or `""`
+    /// when nothing matched (the label is then left out). `error.type` is set for 5xx only.
+    pub fn http_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
+        let method = KNOWN_METHODS
+            .iter()
+            .find(|known| known.eq_ignore_ascii_case(method))
+            .copied()
+            .unwrap_or("_OTHER");
+        let mut attributes = Vec::with_capacity(5);
+        attributes.push(KeyValue::new(semconv::HTTP_REQUEST_METHOD, method));
+        // The server only speaks plain HTTP; TLS ends at the ingress in front of it.
+        attributes.push(KeyValue::new(semconv::URL_SCHEME, "http"));
+        attributes.push(KeyValue::new(
+            semconv::HTTP_RESPONSE_STATUS_CODE,
+            i64::from(status),
+        ));
+        if !route.is_empty() {
+            attributes.push(KeyValue::new(semconv::HTTP_ROUTE, route.to_owned()));
+        }
+        if status >= 500 {
+            attributes.push(KeyValue::new(semconv::ERROR_TYPE, status.to_string()));
+        }
+        self.http_duration.record(seconds, &attributes);
+    }
+
+    /// A gRPC call finished: `rpc.server.call.duration{rpc.system.name="grpc", rpc.method,
+    /// rpc.response.status_code}` in seconds.
+    ///
+    /// `method` is fully qualified (`kyc.v1.CaseService/GetCase`); `status_code` is the
+    /// upper-case code name (`OK`, `NOT_FOUND`), as semconv 1.42 spells them.
+    pub fn grpc_call(&self, method: &'static str, status_code: &'static str, seconds: f64) {
+        self.rpc_duration.record(
+            seconds,
+            &[
+                KeyValue::new(semconv::RPC_SYSTEM_NAME, "grpc"),
+                KeyValue::new(semconv::RPC_METHOD, method),
+                KeyValue::new(semconv::RPC_RESPONSE_STATUS_CODE, status_code),
+            ],
+        );
+    }
+
+    /// A watch stream opened (`+1`) or closed (`-1`): `verdict.watch.streams{kind}`, `kind` being
+    /// `case` or `feed`.
+    pub fn watch_streams(&self, delta: i64, kind: &'static str) {
+        self.watch_streams
+            .add(delta, &[KeyValue::new("kind", kind)]);
+    }
+
+    /// A case gained its first watcher (`+1`) or lost its last (`-1`): `verdict.watch.cases`.
+    pub fn watched_cases(&self, delta: i64) {
+        self.watched_cases.add(delta, &[]);
+    }
+
+    /// A change reached a watcher `seconds` after its commit: `verdict.watch.delivery.duration`.
+    pub fn delivery_latency(&self, seconds: f64) {
+        self.delivery_duration.record(seconds, &[]);
+    }
+
+    /// A change notification was handed to the bus: `verdict.notifications{result}`, `result`
+    /// being `published` or `failed`.
+    pub fn notification(&self, result: &'static str) {
+        self.notifications
+            .add(1, &[KeyValue::new("result", result)]);
+    }
+
+    /// A resync ran and delivered `caught` changes the bus had missed: `verdict.resyncs` and
+    /// `verdict.resync.caught`.
+    pub fn resync(&self, caught: u64) {
+        self.resyncs.add(1, &[]);
+        self.resync_caught.add(caught, &[]);
+    }
+
+    /// A verified webhook was quarantined: `verdict.quarantined{reason}`, `reason_kind` being the
+    /// kind of problem (`unparseable`, `unknown_status`, ...), never the payload.
+    pub fn quarantined(&self, reason_kind: &'static str) {
+        self.quarantined
+            .add(1, &[KeyValue::new("reason", reason_kind)]);
+    }
+}
