@@ -13,18 +13,30 @@ use verdict_proto::verdict::v1::case_service_server::CaseServiceServer;
 
 use crate::{Error, health::Health, service::CaseApi};
 
-/// Timing knobs of the gRPC side; the defaults suit production, tests shorten them.
+/// Timing knobs of the gRPC side; the defaults suit production, tests shorten them. Zero
+/// intervals are raised to 1 ms.
 #[derive(Debug, Clone)]
 pub struct GrpcOptions {
     /// A stream that sent nothing for this long gets a `Heartbeat`, so proxies keep it open and
-    /// clients can tell a quiet stream from a dead one. Must be non-zero.
+    /// clients can tell a quiet stream from a dead one.
     pub heartbeat_interval: Duration,
     /// Every open stream re-reads the database at least this often, catching a change whose
-    /// notification was lost (Redis pub/sub is at-most-once). Must be non-zero.
+    /// notification was lost (Redis pub/sub is at-most-once).
     pub poll_interval: Duration,
     /// How often the database is pinged to decide the health status (also the ping timeout).
-    /// Must be non-zero.
     pub health_check_interval: Duration,
+}
+
+impl GrpcOptions {
+    /// Zero intervals would spin (or panic in `tokio::time::interval`): raise them to a floor.
+    fn sanitized(self) -> Self {
+        const FLOOR: Duration = Duration::from_millis(1);
+        Self {
+            heartbeat_interval: self.heartbeat_interval.max(FLOOR),
+            poll_interval: self.poll_interval.max(FLOOR),
+            health_check_interval: self.health_check_interval.max(FLOOR),
+        }
+    }
 }
 
 impl Default for GrpcOptions {
@@ -53,6 +65,7 @@ pub async fn serve(
     options: GrpcOptions,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
+    let options = options.sanitized();
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
     let (reporter, health_service) = tonic_health::server::health_reporter();
@@ -94,3 +107,6 @@ fn reflection() -> tonic_reflection::server::Builder<'static> {
         .register_encoded_file_descriptor_set(verdict_proto::FILE_DESCRIPTOR_SET)
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
 }
+
+#[cfg(test)]
+mod tests;
