@@ -23,6 +23,9 @@ mod record;
 
 pub use connect::StoreOptions;
 pub use error::Error;
+/// The schema this store expects, so callers can roll it back or inspect it without depending on
+/// `verdict-migration` themselves.
+pub use verdict_migration as migration;
 
 /// The database behind a [`SeaStore`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,0 +1,707 @@
+//! The SeaORM store against real databases: every behaviour on SQLite and on PostgreSQL, including
+//! the concurrency that DESIGN.md asks to prove (gap-free revisions, a commit-ordered feed).
+
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+use chrono::Utc;
+use serde_json::json;
+use verdict_domain::{
+    CaseQuery, CaseStore, Cursor, Decision, EventType, NewDelivery, NewQuarantine, Outcome,
+    Payload, Recorded,
+};
+use verdict_store::migration::{Migrator, MigratorTrait};
+use verdict_store::{SeaStore, StoreOptions};
+use verdict_testkit::payloads::{self, webhook};
+use verdict_testkit::{Backend, TestDatabase, on_every_backend, within};
+
+const TRACEPARENT: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+/// A migrated store on a fresh database. The store is declared first so its pool closes before
+/// the database is dropped.
+struct Fixture {
+    store: SeaStore,
+    _db: TestDatabase,
+}
+
+async fn fixture(backend: Backend) -> Option<Fixture> {
+    let db = TestDatabase::new(backend).await?;
+    let store = within(
+        "connecting",
+        SeaStore::connect(db.url(), StoreOptions::default()),
+    )
+    .await
+    .expect("connect");
+    within("migrating", store.migrate()).await.expect("migrate");
+    Some(Fixture { store, _db: db })
+}
+
+fn delivery(event: EventType, body: Vec<u8>) -> NewDelivery {
+    NewDelivery {
+        event,
+        payload: Payload::parse(&body).expect("test bodies parse"),
+        body: body.into(),
+        received_at: Utc::now(),
+        traceparent: Some(TRACEPARENT.to_owned()),
+    }
+}
+
+async fn record(store: &SeaStore, event: EventType, body: Vec<u8>) -> Recorded {
+    within("record", store.record(delivery(event, body)))
+        .await
+        .expect("record")
+}
+
+/// A final APPROVED (or other) manual review of `scan_ref`.
+fn manual(scan_ref: &str, overall: &str) -> Vec<u8> {
+    webhook(scan_ref).overall(overall).final_(true).build()
+}
+
+async fn migrations_go_up_down_and_up_again(backend: Backend) {
+    let Some(Fixture { store, _db }) = fixture(backend).await else {
+        return;
+    };
+    let db = store.connection();
+    within("migrating down", Migrator::down(db, None))
+        .await
+        .expect("down");
+    assert!(
+        within("feed head", store.feed_head()).await.is_err(),
+        "tables are gone after down"
+    );
+    within("migrating up again", store.migrate())
+        .await
+        .expect("up again");
+    let pending = within("status", Migrator::get_pending_migrations(db))
+        .await
+        .expect("status");
+    assert!(pending.is_empty());
+
+    // The schema works again, feed counter included.
+    assert_eq!(store.feed_head().await.unwrap(), Cursor::START);
+    let scan_ref = payloads::scan_ref();
+    let recorded = record(&store, EventType::AutoFinished, webhook(&scan_ref).build()).await;
+    assert_eq!(recorded.position, Some(Cursor(1)));
+}
+
+async fn recorded_case_reads_back_with_person_only_on_request(backend: Backend) {
+    let Some(Fixture { store, _db }) = fixture(backend).await else {
+        return;
+    };
+    let scan_ref = payloads::scan_ref();
+    let body = webhook(&scan_ref)
+        .client_id("client-read")
+        .status("fraudTags", json!(["DOC_PHOTOCOPY"]))
+        .build();
+
+    let first = record(&store, EventType::AutoFinished, body).await;
+    assert_eq!(first.outcome, Outcome::Applied);
+    assert_eq!(first.case.revision, 1);
+    assert_eq!(first.position, Some(Cursor(1)));
+
+    let case = store.case(&scan_ref, false).await.unwrap().expect("stored");
+    assert_eq!(case.revision, 1);
+    assert_eq!(case.client_id, "client-read");
+    assert_eq!(case.external_ref.as_deref(), Some("ext-1"));
+    assert_eq!(case.decision, Decision::Pending);
+    assert!(!case.is_final);
+    assert_eq!(case.overall_status.as_deref(), Some("REVIEWING"));
+    assert_eq!(case.last_event_type, "IDENTIFICATION_AUTO_FINISHED");
+    assert_eq!(case.auto_document.as_deref(), Some("DOC_VALIDATED"));
+    assert_eq!(case.fraud_tags, ["DOC_PHOTOCOPY"]);
+    assert!(case.mismatch_tags.is_empty());
+    assert_eq!(case.finalized_at, None);
+    assert_eq!(case.person, None, "no personal data unless asked for");
+
+    let full = store.case(&scan_ref, true).await.unwrap().expect("stored");
+    let person = full.person.expect("person with with_person");
+    assert_eq!(person.first_name.as_deref(), Some("JONAS"));
+    assert_eq!(person.document_number.as_deref(), Some("LT1234567"));
+
+    let body = webhook(&scan_ref)
+        .client_id("client-read")
+        .overall("APPROVED")
+        .final_(true)
+        .build();
+    let second = record(&store, EventType::ManualFinished, body).await;
+    assert_eq!(second.outcome, Outcome::Applied);
+    assert_eq!(second.case.revision, 2);
+    assert_eq!(second.position, Some(Cursor(2)));
+
+    let case = store.case(&scan_ref, false).await.unwrap().expect("stored");
+    assert_eq!(case.decision, Decision::Approved);
+    assert!(case.is_final);
+    assert!(case.finalized_at.is_some());
+    assert_eq!(case.created_at, full.created_at);
+    // Timestamps survive the round trip at least to the microsecond on both backends.
+    assert_eq!(
+        case.created_at.timestamp_micros(),
+        first.case.created_at.timestamp_micros()
+    );
+
+    let latest = store
+        .latest_case_of_client("client-read", true)
+        .await
+        .unwrap()
+        .expect("the client's case");
+    assert_eq!(latest.scan_ref, scan_ref);
+    assert!(latest.person.is_some());
+    assert!(
+        store
+            .latest_case_of_client("nobody", false)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(store.case("unknown", true).await.unwrap().is_none());
+
+    let history = store.history(&scan_ref).await.unwrap();
+    let summary: Vec<_> = history
+        .iter()
+        .map(|e| (e.event_type.as_str(), e.is_final, e.outcome, e.revision))
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            ("IDENTIFICATION_AUTO_FINISHED", false, Outcome::Applied, 1),
+            ("IDENTIFICATION_MANUAL_FINISHED", true, Outcome::Applied, 2),
+        ]
+    );
+    assert_eq!(history[1].overall_status.as_deref(), Some("APPROVED"));
+}
+
+async fn duplicate_delivery_does_not_bump_revision(backend: Backend) {
+    let Some(Fixture { store, _db }) = fixture(backend).await else {
+        return;
+    };
+    let scan_ref = payloads::scan_ref();
+    let body = webhook(&scan_ref).build();
+
+    record(&store, EventType::AutoFinished, body.clone()).await;
+    let again = record(&store, EventType::AutoFinished, body.clone()).await;
+    assert_eq!(again.outcome, Outcome::Duplicate);
+    assert_eq!(again.case.revision, 1);
+    assert_eq!(again.position, None);
+
+    // The same body under another event type is a different delivery.
+    let legacy = record(&store, EventType::Legacy, body).await;
+    assert_eq!(legacy.outcome, Outcome::Applied);
+    assert_eq!(legacy.case.revision, 2);
+
+    let outcomes: Vec<_> = store
+        .history(&scan_ref)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| (e.outcome, e.revision))
+        .collect();
+    assert_eq!(
+        outcomes,
+        [
+            (Outcome::Applied, 1),
+            (Outcome::Duplicate, 1),
+            (Outcome::Applied, 2)
+        ]
+    );
+    assert_eq!(store.feed_head().await.unwrap(), Cursor(2));
+}
+
+async fn late_preliminary_result_after_final_is_stale(backend: Backend) {
+    let Some(Fixture { store, _db }) = fixture(backend).await else {
+        return;
+    };
+    let scan_ref = payloads::scan_ref();
+    record(
+        &store,
+        EventType::ManualFinished,
+        manual(&scan_ref, "DENIED"),
+    )
+    .await;
+
+    let late = record(&store, EventType::AutoFinished, webhook(&scan_ref).build()).await;
+    assert_eq!(late.outcome, Outcome::Stale);
+    assert_eq!(late.position, None);
+    let case = store.case(&scan_ref, false).await.unwrap().unwrap();
+    assert_eq!((case.decision, case.revision), (Decision::Denied, 1));
+
+    // A resubmission reopens the case even after the final result.
+    let reopened = record(&store, EventType::Resubmitted, webhook(&scan_ref).build()).await;
+    assert_eq!(reopened.outcome, Outcome::Applied);
+    let case = store.case(&scan_ref, false).await.unwrap().unwrap();
+    assert_eq!(
+        (case.decision, case.is_final, case.revision),
+        (Decision::Pending, false, 2)
+    );
+
+    let outcomes: Vec<_> = store
+        .history(&scan_ref)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.outcome)
+        .collect();
+    assert_eq!(
+        outcomes,
+        [Outcome::Applied, Outcome::Stale, Outcome::Applied]
+    );
+}
+
+async fn list_cases_filters_and_pages_most_recently_changed_first(backend: Backend) {
+    let Some(Fixture { store, _db }) = fixture(backend).await else {
+        return;
+    };
+    // Created in this order: a1 (approved), a2 (pending), b1 (denied), a3 (approved), b2 (pending).
+    let cases: Vec<(String, &str, Option<&str>)> = vec![
+        (payloads::scan_ref(), "client-a", Some("APPROVED")),
+        (payloads::scan_ref(), "client-a", None),
+        (payloads::scan_ref(), "client-b", Some("DENIED")),
+        (payloads::scan_ref(), "client-a", Some("APPROVED")),
+        (payloads::scan_ref(), "client-b", None),
+    ];
+    for (scan_ref, client, overall) in &cases {
+        let body = match overall {
+            Some(overall) => webhook(scan_ref)
+                .client_id(client)
+                .overall(overall)
+                .final_(true),
+            None => webhook(scan_ref).client_id(client),
+        };
+        record(&store, EventType::AutoFinished, body.build()).await;
+    }
+    let newest_first: Vec<&str> = cases.iter().rev().map(|c| c.0.as_str()).collect();
+
+    // Every case, two per page, newest change first, pages chained by `next`.
+    let mut seen = Vec::new();
+    let mut before = None;
+    let mut pages = 0;
+    loop {
+        let page = store
+            .list_cases(&CaseQuery {
+                limit: 2,
+                before,
+                ..CaseQuery::default()
+            })
+            .await
+            .unwrap();
+        pages += 1;
+        assert!(page.cases.len() <= 2);
+        seen.extend(page.cases.iter().map(|c| c.scan_ref.clone()));
+        match page.next {
+            Some(next) => before = Some(next),
+            None => break,
+        }
+    }
+    assert_eq!(seen, newest_first);
+    assert_eq!(pages, 3);
+
+    let query =
+        |client: Option<&str>, decision: Option<Decision>, is_final: Option<bool>| CaseQuery {
+            client_id: client.map(str::to_owned),
+            decision,
+            is_final,
+            limit: 10,
+            ..CaseQuery::default()
+        };
+    let refs = |page: verdict_domain::CasePage| -> Vec<String> {
+        assert!(page.next.is_none());
+        page.cases.into_iter().map(|c| c.scan_ref).collect()
+    };
+    let by_client = refs(
+        store
+            .list_cases(&query(Some("client-a"), None, None))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(
+        by_client,
+        [
+            cases[3].0.as_str(),
+            cases[1].0.as_str(),
+            cases[0].0.as_str()
+        ]
+    );
+    let approved = refs(
+        store
+            .list_cases(&query(None, Some(Decision::Approved), None))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(approved, [cases[3].0.as_str(), cases[0].0.as_str()]);
+    let open = refs(
+        store
+            .list_cases(&query(None, None, Some(false)))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(open, [cases[4].0.as_str(), cases[1].0.as_str()]);
+    let b_final = refs(
+        store
+            .list_cases(&query(Some("client-b"), None, Some(true)))
+            .await
+            .unwrap(),
+    );
+    assert_eq!(b_final, [cases[2].0.as_str()]);
+
+    // A new change moves the oldest case to the front.
+    record(
+        &store,
+        EventType::ManualFinished,
+        manual(cases[0].0.as_str(), "DENIED"),
+    )
+    .await;
+    let page = store.list_cases(&query(None, None, None)).await.unwrap();
+    assert_eq!(page.cases[0].scan_ref, cases[0].0);
+    assert_eq!(page.cases[0].decision, Decision::Denied);
+    assert!(page.cases.iter().all(|c| c.person.is_none()));
+    let with_person = CaseQuery {
+        with_person: true,
+        ..query(None, None, None)
+    };
+    let page = store.list_cases(&with_person).await.unwrap();
+    assert!(page.cases.iter().all(|c| c.person.is_some()));
+}
+
+async fn changes_after_is_ordered_and_filters_finals(backend: Backend) {
+    let Some(Fixture { store, _db }) = fixture(backend).await else {
+        return;
+    };
+    let a = payloads::scan_ref();
+    let b = payloads::scan_ref();
+    record(&store, EventType::AutoFinished, webhook(&a).build()).await; // 1
+    record(&store, EventType::AutoFinished, webhook(&b).build()).await; // 2
+    record(&store, EventType::AutoFinished, webhook(&a).build()).await; // duplicate, no change
+    record(&store, EventType::ManualFinished, manual(&a, "APPROVED")).await; // 3, final
+    record(&store, EventType::Cancelled, webhook(&b).build()).await; // 4, final
+
+    let all = store
+        .changes_after(Cursor::START, 100, false, false)
+        .await
+        .unwrap();
+    let summary: Vec<_> = all
+        .iter()
+        .map(|c| {
+            (
+                c.position.0,
+                c.case.scan_ref.as_str(),
+                c.case.revision,
+                c.case.is_final,
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (1, a.as_str(), 1, false),
+            (2, b.as_str(), 1, false),
+            (3, a.as_str(), 2, true),
+            (4, b.as_str(), 2, true),
+        ]
+    );
+    assert!(all.iter().all(|c| c.case.person.is_none()));
+    assert!(
+        all.iter()
+            .all(|c| c.traceparent.as_deref() == Some(TRACEPARENT))
+    );
+    assert_eq!(all[2].case.decision, Decision::Approved);
+    assert_eq!(all[3].case.decision, Decision::Cancelled);
+
+    let resumed = store
+        .changes_after(Cursor(1), 2, false, false)
+        .await
+        .unwrap();
+    let positions: Vec<u64> = resumed.iter().map(|c| c.position.0).collect();
+    assert_eq!(positions, [2, 3]);
+
+    let finals = store
+        .changes_after(Cursor::START, 100, true, false)
+        .await
+        .unwrap();
+    let positions: Vec<u64> = finals.iter().map(|c| c.position.0).collect();
+    assert_eq!(positions, [3, 4]);
+
+    let with_person = store
+        .changes_after(Cursor(2), 100, false, true)
+        .await
+        .unwrap();
+    assert!(with_person.iter().all(|c| c.case.person.is_some()));
+
+    assert!(
+        store
+            .changes_after(Cursor(4), 100, false, false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        store
+            .changes_after(Cursor(u64::MAX), 100, false, false)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(store.feed_head().await.unwrap(), Cursor(4));
+}
+
+async fn revisions_reports_current_revisions_of_known_cases(backend: Backend) {
+    let Some(Fixture { store, _db }) = fixture(backend).await else {
+        return;
+    };
+    let a = payloads::scan_ref();
+    let b = payloads::scan_ref();
+    record(&store, EventType::AutoFinished, webhook(&a).build()).await;
+    record(&store, EventType::ManualFinished, manual(&a, "APPROVED")).await;
+    record(&store, EventType::AutoFinished, webhook(&b).build()).await;
+
+    let mut revisions = store
+        .revisions(&[a.clone(), b.clone(), "unknown".to_owned()])
+        .await
+        .unwrap();
+    revisions.sort();
+    let mut expected = vec![(a, 2), (b, 1)];
+    expected.sort();
+    assert_eq!(revisions, expected);
+    assert!(store.revisions(&[]).await.unwrap().is_empty());
+}
+
+async fn quarantine_round_trip(backend: Backend) {
+    let Some(Fixture { store, _db }) = fixture(backend).await else {
+        return;
+    };
+    let item = |event_type: Option<&str>, body: &[u8], reason: &str| NewQuarantine {
+        event_type: event_type.map(str::to_owned),
+        body: body.to_vec().into(),
+        reason: reason.to_owned(),
+        received_at: Utc::now(),
+        traceparent: Some(TRACEPARENT.to_owned()),
+    };
+    let first = store
+        .quarantine(item(None, b"not json \xff", "body is not a JSON object"))
+        .await
+        .unwrap();
+    let second = store
+        .quarantine(item(
+            Some("IDENTIFICATION_NEW_THING"),
+            b"{}",
+            "unknown event type",
+        ))
+        .await
+        .unwrap();
+    assert!(second > first);
+
+    let pending = store.quarantined(10).await.unwrap();
+    assert_eq!(pending.len(), 2);
+    assert_eq!(pending[0].id, first);
+    assert_eq!(&pending[0].body[..], b"not json \xff");
+    assert_eq!(pending[0].event_type, None);
+    assert_eq!(pending[0].reason, "body is not a JSON object");
+    assert_eq!(pending[0].traceparent.as_deref(), Some(TRACEPARENT));
+    assert_eq!(
+        pending[1].event_type.as_deref(),
+        Some("IDENTIFICATION_NEW_THING")
+    );
+    assert_eq!(store.quarantined(1).await.unwrap().len(), 1);
+
+    store.release_quarantined(first).await.unwrap();
+    store.release_quarantined(first).await.unwrap(); // idempotent
+    let pending = store.quarantined(10).await.unwrap();
+    let ids: Vec<i64> = pending.iter().map(|q| q.id).collect();
+    assert_eq!(ids, [second]);
+    store.ping().await.unwrap();
+}
+
+const TASKS: u64 = 8;
+const PER_TASK: u64 = 25;
+
+/// Many concurrent deliveries for ONE new case: every one recorded and applied, revisions exactly
+/// 1..=N, and the feed gap-free and in revision order.
+async fn concurrent_deliveries_get_gap_free_revisions_and_positions(backend: Backend) {
+    let Some(Fixture { store, _db }) = fixture(backend).await else {
+        return;
+    };
+    let store = Arc::new(store);
+    let scan_ref = payloads::scan_ref();
+    let tasks: Vec<_> = (0..TASKS)
+        .map(|task| {
+            let store = Arc::clone(&store);
+            let scan_ref = scan_ref.clone();
+            tokio::spawn(async move {
+                let mut recorded = Vec::new();
+                for i in 0..PER_TASK {
+                    // Distinct bodies, all preliminary: each one applies.
+                    let body = webhook(&scan_ref)
+                        .field("seq", json!(task * PER_TASK + i))
+                        .build();
+                    let r = store
+                        .record(delivery(EventType::AutoFinished, body))
+                        .await
+                        .expect("record under contention");
+                    recorded.push(r);
+                }
+                recorded
+            })
+        })
+        .collect();
+    let mut recorded = Vec::new();
+    for task in within("concurrent writers", futures::future::join_all(tasks)).await {
+        recorded.extend(task.expect("writer task"));
+    }
+    let n = TASKS * PER_TASK;
+    assert_eq!(recorded.len() as u64, n);
+    assert!(recorded.iter().all(|r| r.outcome == Outcome::Applied));
+
+    let revisions: BTreeSet<u64> = recorded.iter().map(|r| r.case.revision).collect();
+    assert_eq!(
+        revisions,
+        (1..=n).collect(),
+        "revisions are exactly 1..=N, no repeats"
+    );
+    let positions: BTreeSet<u64> = recorded.iter().map(|r| r.position.unwrap().0).collect();
+    assert_eq!(
+        positions,
+        (1..=n).collect(),
+        "positions are exactly 1..=N, no repeats"
+    );
+    for r in &recorded {
+        // One case only, so its feed position equals its revision.
+        assert_eq!(r.position, Some(Cursor(r.case.revision)));
+    }
+
+    let feed = store
+        .changes_after(Cursor::START, 1000, false, false)
+        .await
+        .unwrap();
+    let feed: Vec<(u64, u64)> = feed
+        .iter()
+        .map(|c| (c.position.0, c.case.revision))
+        .collect();
+    let expected: Vec<(u64, u64)> = (1..=n).map(|p| (p, p)).collect();
+    assert_eq!(feed, expected, "feed strictly increasing and gap-free");
+
+    let case = store.case(&scan_ref, false).await.unwrap().unwrap();
+    assert_eq!(case.revision, n);
+    assert_eq!(store.history(&scan_ref).await.unwrap().len() as u64, n);
+    assert_eq!(store.feed_head().await.unwrap(), Cursor(n));
+}
+
+/// Concurrent writers on several cases while a reader tails the feed by cursor, as WatchCases
+/// does: the reader never sees a position before an earlier one has committed, so it ends with
+/// every change exactly once and never observes a gap.
+async fn feed_reader_never_skips_a_late_commit(backend: Backend) {
+    let Some(Fixture { store, _db }) = fixture(backend).await else {
+        return;
+    };
+    let store = Arc::new(store);
+    let writers: Vec<_> = (0..TASKS)
+        .map(|task| {
+            let store = Arc::clone(&store);
+            tokio::spawn(async move {
+                // Two cases per writer pair, so rows of different cases interleave in the feed.
+                let scan_ref = format!("case-{}", task % 4);
+                for i in 0..PER_TASK {
+                    let body = webhook(&scan_ref)
+                        .field("seq", json!(task * PER_TASK + i))
+                        .build();
+                    store
+                        .record(delivery(EventType::AutoFinished, body))
+                        .await
+                        .expect("record under contention");
+                }
+            })
+        })
+        .collect();
+    let n = TASKS * PER_TASK;
+    let reader = {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move {
+            let mut cursor = Cursor::START;
+            let mut seen = 0;
+            while seen < n {
+                let batch = store
+                    .changes_after(cursor, 7, false, false)
+                    .await
+                    .expect("read");
+                if batch.is_empty() {
+                    tokio::time::sleep(std::time::Duration::from_millis(1)).await;
+                }
+                for change in batch {
+                    assert_eq!(
+                        change.position.0,
+                        cursor.0 + 1,
+                        "the reader saw a position before an earlier one committed"
+                    );
+                    cursor = change.position;
+                    seen += 1;
+                }
+            }
+            cursor
+        })
+    };
+    for writer in within("concurrent writers", futures::future::join_all(writers)).await {
+        writer.expect("writer task");
+    }
+    let last = within("the feed reader", reader)
+        .await
+        .expect("reader task");
+    assert_eq!(last, Cursor(n));
+
+    let mut revisions = store
+        .revisions(&(0..4).map(|c| format!("case-{c}")).collect::<Vec<_>>())
+        .await
+        .unwrap();
+    revisions.sort();
+    let expected: Vec<(String, u64)> = (0..4).map(|c| (format!("case-{c}"), n / 4)).collect();
+    assert_eq!(revisions, expected);
+}
+
+#[tokio::test]
+async fn sqlite_connections_use_wal_busy_timeout_normal_sync_and_foreign_keys() {
+    use verdict_store::migration::sea_orm::{ConnectionTrait, Statement};
+
+    let Fixture { store, _db } = fixture(Backend::Sqlite)
+        .await
+        .expect("SQLite is always there");
+    let db = store.connection();
+    let mut pragmas = Vec::new();
+    for pragma in [
+        "journal_mode",
+        "busy_timeout",
+        "synchronous",
+        "foreign_keys",
+    ] {
+        let row = db
+            .query_one_raw(Statement::from_string(
+                db.get_database_backend(),
+                format!("PRAGMA {pragma}"),
+            ))
+            .await
+            .unwrap()
+            .expect("a pragma row");
+        let value = row
+            .try_get_by_index::<String>(0)
+            .or_else(|_| row.try_get_by_index::<i64>(0).map(|v| v.to_string()))
+            .unwrap();
+        pragmas.push((pragma, value));
+    }
+    assert_eq!(
+        pragmas,
+        [
+            ("journal_mode", "wal".to_owned()),
+            ("busy_timeout", "5000".to_owned()),
+            ("synchronous", "1".to_owned()), // NORMAL
+            ("foreign_keys", "1".to_owned()),
+        ]
+    );
+}
+
+on_every_backend!(
+    migrations_go_up_down_and_up_again,
+    recorded_case_reads_back_with_person_only_on_request,
+    duplicate_delivery_does_not_bump_revision,
+    late_preliminary_result_after_final_is_stale,
+    list_cases_filters_and_pages_most_recently_changed_first,
+    changes_after_is_ordered_and_filters_finals,
+    revisions_reports_current_revisions_of_known_cases,
+    quarantine_round_trip,
+    concurrent_deliveries_get_gap_free_revisions_and_positions,
+    feed_reader_never_skips_a_late_commit,
+);
