@@ -14,9 +14,11 @@
 mod error;
 mod hub;
 mod local;
+mod redis_bus;
 mod resync;
 
 pub use error::Error;
 pub use hub::{CaseWatch, FeedWatch, Hub, Signal};
 pub use local::LocalBus;
+pub use redis_bus::RedisBus;
 pub use resync::Resync;

@@ -14,6 +14,9 @@ use verdict_domain::CaseStore;
 
 use crate::Hub;
 
+#[cfg(test)]
+mod tests;
+
 /// Most scanRefs per `CaseStore::revisions` query, well under SQLite's bound-parameter limit.
 const BATCH: usize = 1000;
 

@@ -224,3 +224,14 @@ fn debug_shows_counts_only() {
     let shown = format!("{hub:?}");
     assert!(shown.contains("watched_cases: 1"), "{shown}");
 }
+
+#[test]
+fn watches_and_their_futures_can_move_into_spawned_streams() {
+    fn send<T: Send + 'static>(_: &T) {}
+    let hub = Hub::new();
+    let mut case = hub.watch_case("scan-1");
+    let mut feed = hub.watch_feed();
+    send(&hub);
+    send(&async move { case.changed().await });
+    send(&async move { feed.changed().await });
+}
