@@ -100,28 +100,6 @@ impl Person {
     pub fn is_empty(&self) -> bool {
         *self == Self::default()
     }
-
-    /// Fields known in `newer` replace ours; fields it lacks keep ours.
-    ///
-    /// Not how deliveries combine: [`crate::machine::apply`] takes a body's person whole and only
-    /// keeps the earlier one when the body names no one, so the final person never depends on
-    /// whether a preliminary result arrived before the final one.
-    pub fn merged_with(&self, newer: &Person) -> Person {
-        fn pick(new: &Option<String>, old: &Option<String>) -> Option<String> {
-            new.clone().or_else(|| old.clone())
-        }
-        Person {
-            first_name: pick(&newer.first_name, &self.first_name),
-            last_name: pick(&newer.last_name, &self.last_name),
-            date_of_birth: pick(&newer.date_of_birth, &self.date_of_birth),
-            nationality: pick(&newer.nationality, &self.nationality),
-            sex: pick(&newer.sex, &self.sex),
-            document_type: pick(&newer.document_type, &self.document_type),
-            document_number: pick(&newer.document_number, &self.document_number),
-            document_expiry: pick(&newer.document_expiry, &self.document_expiry),
-            issuing_country: pick(&newer.issuing_country, &self.issuing_country),
-        }
-    }
 }
 
 /// The current state of one verification. Vendor statuses are kept verbatim as strings: iDenfy
@@ -208,17 +186,5 @@ mod tests {
     fn person_is_empty_only_when_nothing_is_known() {
         assert!(Person::default().is_empty());
         assert!(!person(None, None, Some("X1")).is_empty());
-    }
-
-    #[test]
-    fn merged_person_takes_newer_fields_and_keeps_the_rest() {
-        let old = person(Some("ANNA"), Some("KARENINA"), None);
-        let newer = person(Some("ANNE"), None, Some("X1"));
-        assert_eq!(
-            old.merged_with(&newer),
-            person(Some("ANNE"), Some("KARENINA"), Some("X1"))
-        );
-        assert_eq!(old.merged_with(&Person::default()), old);
-        assert_eq!(Person::default().merged_with(&newer), newer);
     }
 }
