@@ -154,7 +154,9 @@ impl App {
         let http_task = tokio::spawn({
             let shutdown = shutdown.clone();
             async move {
-                axum::serve(http, ingress)
+                // Connect info gives the request spans their `client.address`.
+                let service = ingress.into_make_service_with_connect_info::<SocketAddr>();
+                axum::serve(http, service)
                     .with_graceful_shutdown(shutdown.cancelled_owned())
                     .await
                     .map_err(Error::Http)
@@ -209,11 +211,9 @@ async fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
 
 /// `GET /metrics`: Prometheus text.
 async fn metrics() -> impl axum::response::IntoResponse {
+    use verdict_telemetry::metrics::{PROMETHEUS_CONTENT_TYPE, render_prometheus};
     (
-        [(
-            axum::http::header::CONTENT_TYPE,
-            "text/plain; version=0.0.4; charset=utf-8",
-        )],
-        verdict_telemetry::metrics::render_prometheus(),
+        [(axum::http::header::CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE)],
+        render_prometheus(),
     )
 }

@@ -17,7 +17,6 @@ mod error;
 mod extract;
 mod health;
 mod layers;
-mod metrics;
 mod response;
 mod routes;
 mod state;

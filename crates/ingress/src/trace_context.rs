@@ -1,13 +1,21 @@
 //! The W3C `traceparent` stored with a delivery and carried in its notification.
 //!
-//! For now this is the caller's header when it is well formed. Once the telemetry crate is wired
-//! this becomes the current span's context (which continues the caller's trace anyway): this
-//! function is the one place to change.
+//! It is the request span's own context (which continues the caller's trace when it sent one),
+//! so a watcher's delivery span becomes a child of the webhook's server span. Without OTLP
+//! export there is no span context; the caller's well-formed header is kept then, so the trace
+//! still continues in whichever replica does export.
 
 use http::HeaderMap;
+use verdict_telemetry::propagation;
 
-/// The traceparent to store with a delivery arriving with these headers.
+/// The traceparent to store with a delivery arriving with these headers; call it inside the
+/// request span.
 pub(crate) fn delivery_traceparent(headers: &HeaderMap) -> Option<String> {
+    propagation::current_traceparent().or_else(|| caller_traceparent(headers))
+}
+
+/// The caller's `traceparent` header when it is well formed.
+fn caller_traceparent(headers: &HeaderMap) -> Option<String> {
     let value = headers.get("traceparent")?.to_str().ok()?.trim();
     is_valid_traceparent(value).then(|| value.to_owned())
 }
@@ -54,14 +62,14 @@ mod tests {
     #[test]
     fn well_formed_traceparent_is_kept() {
         assert_eq!(
-            delivery_traceparent(&headers_with(VALID)).as_deref(),
+            caller_traceparent(&headers_with(VALID)).as_deref(),
             Some(VALID)
         );
     }
 
     #[test]
     fn missing_traceparent_gives_none() {
-        assert_eq!(delivery_traceparent(&HeaderMap::new()), None);
+        assert_eq!(caller_traceparent(&HeaderMap::new()), None);
     }
 
     #[test]
@@ -78,7 +86,40 @@ mod tests {
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01-extra",
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-1",
         ] {
-            assert_eq!(delivery_traceparent(&headers_with(bad)), None, "{bad:?}");
+            assert_eq!(caller_traceparent(&headers_with(bad)), None, "{bad:?}");
         }
+    }
+
+    #[test]
+    fn without_a_span_context_the_callers_traceparent_is_kept() {
+        assert_eq!(
+            delivery_traceparent(&headers_with(VALID)).as_deref(),
+            Some(VALID)
+        );
+    }
+
+    #[test]
+    fn inside_a_traced_span_the_spans_own_context_is_stored() {
+        let capture = verdict_telemetry::testing::SpanCapture::install();
+        let span = tracing::info_span!("request");
+        propagation::set_parent(&span, propagation::extract(&headers_with(VALID)));
+        let stored = span
+            .in_scope(|| delivery_traceparent(&headers_with(VALID)))
+            .expect("a traceparent");
+        drop(span);
+        let spans = capture.finished_spans();
+        let request = spans.iter().find(|s| s.name == "request").expect("span");
+        assert_eq!(
+            stored,
+            format!(
+                "00-{}-{}-01",
+                request.span_context.trace_id(),
+                request.span_context.span_id()
+            )
+        );
+        assert!(
+            stored.starts_with("00-4bf92f3577b34da6a3ce929d0e0e4736-"),
+            "continues the caller's trace"
+        );
     }
 }

@@ -4,13 +4,30 @@ use serde_json::error::Category;
 use verdict_domain::payload::PayloadError;
 use verdict_domain::{EventType, Payload, VerifiedWebhook};
 
-/// A verified delivery's event type and parsed body, or the reason it must be quarantined.
+/// Why a verified delivery is quarantined: `kind` for the metric label (a fixed set), `reason`
+/// for the record, the log and the answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Unusable {
+    pub(crate) kind: &'static str,
+    pub(crate) reason: String,
+}
+
+/// A verified delivery's event type and parsed body, or why it must be quarantined.
 ///
 /// The reason is stored, logged and answered to the sender, so it must never quote the body
 /// (which carries personal data): see [`payload_reason`].
-pub(crate) fn triage(webhook: &VerifiedWebhook) -> Result<(EventType, Payload), String> {
-    let event = EventType::from_header(webhook.event_type()).map_err(|err| err.to_string())?;
-    let payload = Payload::parse(webhook.body()).map_err(|err| payload_reason(&err))?;
+pub(crate) fn triage(webhook: &VerifiedWebhook) -> Result<(EventType, Payload), Unusable> {
+    let event = EventType::from_header(webhook.event_type()).map_err(|err| Unusable {
+        kind: "unknown_event_type",
+        reason: err.to_string(),
+    })?;
+    let payload = Payload::parse(webhook.body()).map_err(|err| Unusable {
+        kind: match err {
+            PayloadError::NotJson(_) => "unparseable",
+            PayloadError::MissingScanRef => "missing_scan_ref",
+        },
+        reason: payload_reason(&err),
+    })?;
     Ok((event, payload))
 }
 
@@ -67,19 +84,23 @@ mod tests {
 
     #[test]
     fn unknown_event_type_is_quarantined_with_its_name() {
-        let reason = triage(&verified(br#"{"scanRef":"abc"}"#, Some("AML_FINISHED"))).unwrap_err();
-        assert_eq!(reason, r#"unknown event type "AML_FINISHED""#);
+        let unusable =
+            triage(&verified(br#"{"scanRef":"abc"}"#, Some("AML_FINISHED"))).unwrap_err();
+        assert_eq!(unusable.reason, r#"unknown event type "AML_FINISHED""#);
+        assert_eq!(unusable.kind, "unknown_event_type");
     }
 
     #[test]
     fn body_without_scan_ref_is_quarantined() {
-        let reason = triage(&verified(br#"{"final":true}"#, None)).unwrap_err();
-        assert_eq!(reason, "body has no scanRef");
+        let unusable = triage(&verified(br#"{"final":true}"#, None)).unwrap_err();
+        assert_eq!(unusable.reason, "body has no scanRef");
+        assert_eq!(unusable.kind, "missing_scan_ref");
     }
 
     #[test]
     fn syntax_error_reason_names_the_position() {
-        let reason = triage(&verified(b"{not json", None)).unwrap_err();
+        let Unusable { kind, reason } = triage(&verified(b"{not json", None)).unwrap_err();
+        assert_eq!(kind, "unparseable");
         assert!(
             reason.starts_with("body is not a JSON object: "),
             "{reason}"
@@ -103,7 +124,7 @@ mod tests {
                     event_type: None,
                 })
                 .unwrap();
-            let reason = triage(&webhook).unwrap_err();
+            let reason = triage(&webhook).unwrap_err().reason;
             assert!(!reason.contains("Jane"), "{reason}");
             assert!(!reason.contains("1990"), "{reason}");
         }

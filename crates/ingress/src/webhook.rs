@@ -5,25 +5,29 @@ use std::time::Duration;
 
 use axum::extract::State;
 use chrono::Utc;
-use tracing::Instrument;
+use tracing::{Instrument, Span};
 use verdict_domain::{
     ChangeBus, EventType, NewDelivery, NewQuarantine, Notification, Outcome, Payload, Recorded,
-    VerifiedWebhook,
+    SignatureError, VerifiedWebhook,
 };
+use verdict_telemetry::metrics::metrics;
 
 use crate::Error;
 use crate::error::ErrorChain;
 use crate::extract::IncomingWebhook;
-use crate::metrics::Metrics;
 use crate::response::{QUARANTINED, WebhookAnswer};
 use crate::routes::Shared;
-use crate::triage::triage;
+use crate::triage::{Unusable, triage};
 
 /// How long a notification may take. The database is the truth and watchers re-read it
 /// periodically, so a notification that takes longer is given up rather than held on to.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(1);
 
 /// The webhook handler. Every 200 follows a commit; every failure is an [`Error`].
+///
+/// Counts every delivery that got past the body checks in `verdict.webhooks{event_type,
+/// outcome}`: the outcome answered (`applied`, `duplicate`, `stale`, `quarantined`), `rejected`
+/// for a failed signature check, `failed` when it could not be stored.
 pub(crate) async fn receive(
     State(shared): State<Arc<Shared>>,
     IncomingWebhook {
@@ -31,15 +35,33 @@ pub(crate) async fn receive(
         traceparent,
     }: IncomingWebhook,
 ) -> Result<WebhookAnswer, Error> {
-    let verified = shared.state.verifier.verify(webhook).inspect_err(|_| {
-        shared.metrics.signature_failure();
+    // A fixed set of labels even for an unverified header: unknown values become "unknown".
+    let event_type = event_type_label(webhook.event_type.as_deref());
+    let verified = shared.state.verifier.verify(webhook).inspect_err(|err| {
+        metrics().signature_failure(signature_reason(*err));
+        metrics().webhook(event_type, "rejected");
     })?;
     let answer = match triage(&verified) {
-        Ok((event, payload)) => record(&shared, &verified, event, payload, traceparent).await?,
-        Err(reason) => quarantine(&shared, &verified, reason, traceparent).await?,
+        Ok((event, payload)) => record(&shared, &verified, event, payload, traceparent).await,
+        Err(unusable) => quarantine(&shared, &verified, unusable, traceparent).await,
     };
-    shared.metrics.delivery(answer.outcome());
-    Ok(answer)
+    let outcome = answer.as_ref().map_or("failed", WebhookAnswer::outcome);
+    metrics().webhook(event_type, outcome);
+    answer
+}
+
+/// The `event_type` label: the canonical spelling of a known event type, else `unknown`.
+fn event_type_label(header: Option<&str>) -> &'static str {
+    EventType::from_header(header).map_or("unknown", EventType::as_str)
+}
+
+/// The `reason` label of `verdict.webhook.signature_failures`.
+fn signature_reason(err: SignatureError) -> &'static str {
+    match err {
+        SignatureError::Missing => "missing",
+        SignatureError::Malformed => "malformed",
+        SignatureError::Mismatch => "mismatch",
+    }
 }
 
 async fn record(
@@ -67,6 +89,10 @@ async fn record(
     } = tokio::time::timeout(write_timeout, shared.state.store.record(delivery))
         .await
         .map_err(|_| Error::WriteTimeout(write_timeout))??;
+    // On the request span too, so an operator can find the webhook's trace by scan_ref.
+    let span = Span::current();
+    span.record("scan_ref", case.scan_ref.as_str());
+    span.record("revision", i64::try_from(case.revision).unwrap_or(i64::MAX));
     tracing::info!(
         scan_ref = %case.scan_ref,
         event_type = event.as_str(),
@@ -78,7 +104,6 @@ async fn record(
         Outcome::Applied => match position {
             Some(position) => publish(
                 Arc::clone(&shared.state.bus),
-                shared.metrics.clone(),
                 Notification {
                     scan_ref: case.scan_ref.clone(),
                     revision: case.revision,
@@ -91,7 +116,7 @@ async fn record(
                 // re-read still picks the change up.
                 tracing::error!(scan_ref = %case.scan_ref, revision = case.revision,
                     "applied change has no feed position, not published");
-                shared.metrics.publish_failure();
+                metrics().notification("failed");
             }
         },
         Outcome::Duplicate | Outcome::Stale => {}
@@ -102,7 +127,7 @@ async fn record(
 async fn quarantine(
     shared: &Shared,
     verified: &VerifiedWebhook,
-    reason: String,
+    Unusable { kind, reason }: Unusable,
     traceparent: Option<String>,
 ) -> Result<WebhookAnswer, Error> {
     let write_timeout = shared.state.write_timeout;
@@ -116,10 +141,12 @@ async fn quarantine(
     let id = tokio::time::timeout(write_timeout, shared.state.store.quarantine(item))
         .await
         .map_err(|_| Error::WriteTimeout(write_timeout))??;
+    metrics().quarantined(kind);
     tracing::warn!(
         quarantine_id = id,
         event_type = verified.event_type(),
         outcome = QUARANTINED,
+        reason_kind = kind,
         %reason,
         "webhook quarantined"
     );
@@ -133,19 +160,21 @@ async fn quarantine(
 /// does not cancel the notification. The timeout bounds how long each task can live, so a hung
 /// bus cannot pile tasks up. Two notifications of one case may overtake each other; that is
 /// harmless because watchers only move to higher revisions and re-read the database anyway.
-fn publish(bus: Arc<dyn ChangeBus>, metrics: Metrics, notification: Notification) {
+///
+/// Counted in `verdict.notifications{result}` as `published` or `failed`.
+fn publish(bus: Arc<dyn ChangeBus>, notification: Notification) {
     let scan_ref = notification.scan_ref.clone();
     let revision = notification.revision;
     let task = async move {
         match tokio::time::timeout(PUBLISH_TIMEOUT, bus.publish(notification)).await {
-            Ok(Ok(())) => {}
+            Ok(Ok(())) => metrics().notification("published"),
             Ok(Err(err)) => {
                 tracing::warn!(%scan_ref, revision, error = %ErrorChain(&err), "publish failed");
-                metrics.publish_failure();
+                metrics().notification("failed");
             }
             Err(_) => {
                 tracing::warn!(%scan_ref, revision, timeout = ?PUBLISH_TIMEOUT, "publish timed out");
-                metrics.publish_failure();
+                metrics().notification("failed");
             }
         }
     };

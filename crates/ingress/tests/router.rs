@@ -352,3 +352,87 @@ async fn other_methods_on_the_webhook_are_not_allowed() {
     .await;
     assert_eq!(response.status(), StatusCode::METHOD_NOT_ALLOWED);
 }
+
+mod spans {
+    use opentelemetry::trace::{SpanKind, Status};
+    use opentelemetry::{Key, Value};
+    use verdict_telemetry::testing::SpanCapture;
+
+    use super::*;
+
+    const CALLER: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    fn attribute(span: &opentelemetry_sdk::trace::SpanData, key: &str) -> Option<Value> {
+        span.attributes
+            .iter()
+            .find(|kv| kv.key == Key::from(key.to_owned()))
+            .map(|kv| kv.value.clone())
+    }
+
+    #[tokio::test]
+    async fn webhook_request_is_a_server_span_continuing_the_callers_trace() {
+        let capture = SpanCapture::install();
+        let mut request = signed(BODY);
+        request
+            .headers_mut()
+            .insert("traceparent", CALLER.parse().unwrap());
+        request
+            .headers_mut()
+            .insert(header::USER_AGENT, "iDenfy-webhooks/1".parse().unwrap());
+        request
+            .headers_mut()
+            .insert(header::HOST, "verdict.example:8080".parse().unwrap());
+        let response = send(state(Arc::new(Hanging)), request).await;
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+
+        let spans = capture.finished_spans();
+        let server = spans
+            .iter()
+            .find(|s| s.name == "POST /webhooks/idenfy")
+            .unwrap_or_else(|| panic!("no server span in {spans:?}"));
+        assert_eq!(server.span_kind, SpanKind::Server);
+        assert_eq!(
+            server.span_context.trace_id().to_string(),
+            "4bf92f3577b34da6a3ce929d0e0e4736"
+        );
+        assert_eq!(server.parent_span_id.to_string(), "00f067aa0ba902b7");
+        assert!(
+            matches!(server.status, Status::Error { .. }),
+            "5xx is an error"
+        );
+        for (key, value) in [
+            ("http.request.method", Value::from("POST")),
+            ("http.route", Value::from("/webhooks/idenfy")),
+            ("url.path", Value::from("/webhooks/idenfy")),
+            ("url.scheme", Value::from("http")),
+            ("network.protocol.version", Value::from("1.1")),
+            ("server.address", Value::from("verdict.example")),
+            ("server.port", Value::from(8080_i64)),
+            ("user_agent.original", Value::from("iDenfy-webhooks/1")),
+            ("http.response.status_code", Value::from(503_i64)),
+            ("error.type", Value::from("503")),
+        ] {
+            assert_eq!(attribute(server, key), Some(value), "{key}");
+        }
+        assert!(attribute(server, "request_id").is_some());
+    }
+
+    #[tokio::test]
+    async fn client_errors_are_not_span_errors() {
+        let capture = SpanCapture::install();
+        let response = send(guarded(), webhook().body(Body::from(BODY)).unwrap()).await;
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        let spans = capture.finished_spans();
+        let server = spans
+            .iter()
+            .find(|s| s.name == "POST /webhooks/idenfy")
+            .expect("server span");
+        assert_eq!(server.status, Status::Unset);
+        assert_eq!(attribute(server, "error.type"), None);
+        assert_eq!(
+            attribute(server, "http.response.status_code"),
+            Some(Value::from(401_i64))
+        );
+        assert_eq!(server.parent_span_id, opentelemetry::trace::SpanId::INVALID);
+    }
+}
