@@ -73,7 +73,12 @@ impl SeaStore {
             Backend::Postgres => {}
         }
         let db = Database::connect(connect).await?;
-        Ok(Self { db, backend })
+        let target = crate::span::DbTarget::from_url(backend, url);
+        Ok(Self {
+            db,
+            backend,
+            target,
+        })
     }
 
     /// Applies every pending migration.

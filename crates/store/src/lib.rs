@@ -20,6 +20,7 @@ mod feed;
 mod quarantine;
 mod read;
 mod record;
+mod span;
 
 pub use connect::StoreOptions;
 pub use error::Error;
@@ -41,6 +42,8 @@ pub enum Backend {
 pub struct SeaStore {
     db: DatabaseConnection,
     backend: Backend,
+    /// What the write path's CLIENT spans say about the database.
+    target: span::DbTarget,
 }
 
 impl SeaStore {
@@ -58,11 +61,11 @@ impl SeaStore {
 #[async_trait]
 impl CaseStore for SeaStore {
     async fn record(&self, delivery: NewDelivery) -> Result<Recorded, verdict_domain::Error> {
-        Ok(record::record(&self.db, delivery).await?)
+        Ok(record::record(&self.db, &self.target, delivery).await?)
     }
 
     async fn quarantine(&self, item: NewQuarantine) -> Result<i64, verdict_domain::Error> {
-        Ok(quarantine::insert(&self.db, item).await?)
+        Ok(quarantine::insert(&self.db, &self.target, item).await?)
     }
 
     async fn case(

@@ -3,16 +3,45 @@
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
 use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use tracing::Instrument as _;
+use tracing::field::Empty;
 use verdict_domain::{NewQuarantine, QuarantineItem};
 
 use crate::entity::quarantine;
+use crate::span::{self, DbTarget};
 use crate::{Error, convert};
 
-pub(crate) async fn insert(db: &DatabaseConnection, item: NewQuarantine) -> Result<i64, Error> {
+/// Keeps a delivery, in a CLIENT span `INSERT quarantine` like the record path's.
+pub(crate) async fn insert(
+    db: &DatabaseConnection,
+    target: &DbTarget,
+    item: NewQuarantine,
+) -> Result<i64, Error> {
+    let span = tracing::info_span!(
+        "store.quarantine",
+        otel.name = "INSERT quarantine",
+        otel.kind = "client",
+        otel.status_code = Empty,
+        db.system.name = target.system,
+        db.namespace = target.namespace.as_deref(),
+        db.operation.name = "INSERT",
+        db.collection.name = "quarantine",
+        server.address = target.server_address.as_deref(),
+        server.port = target.server_port,
+        error.type = Empty,
+    );
     let inserted = quarantine::Entity::insert(convert::quarantine_to_row(item))
         .exec(db)
-        .await?;
-    Ok(inserted.last_insert_id)
+        .instrument(span.clone())
+        .await
+        .map_err(Error::from);
+    match inserted {
+        Ok(inserted) => Ok(inserted.last_insert_id),
+        Err(error) => {
+            span::record_error(&span, &error);
+            Err(error)
+        }
+    }
 }
 
 /// Not yet released, oldest first.

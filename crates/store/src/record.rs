@@ -36,22 +36,57 @@ use sea_orm::{
     SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
 use sha2::{Digest, Sha256};
-use tracing::instrument;
+use tracing::Instrument as _;
+use tracing::field::Empty;
 use verdict_domain::{Case, Cursor, NewDelivery, Outcome, Recorded, machine};
 
 use crate::entity::{case, case_change, case_person, delivery};
+use crate::span::{self, DbTarget};
 use crate::{Error, convert, feed};
 
 /// Records one delivery and applies it; see the module docs for the locking.
-#[instrument(
-    name = "store.record",
-    skip_all,
-    fields(scan_ref = %delivery.payload.scan_ref(), event_type = %delivery.event, outcome, revision)
-)]
+///
+/// The whole transaction is one OpenTelemetry CLIENT span, `INSERT deliveries` (every delivery
+/// inserts its row; an applied one also updates `cases` and appends to `case_changes`), a child
+/// of the webhook's request span. It carries the semconv `db.*` attributes and the case's
+/// scanRef, event type, outcome and revision, never a statement's values.
 pub(crate) async fn record(
     db: &DatabaseConnection,
+    target: &DbTarget,
     delivery: NewDelivery,
 ) -> Result<Recorded, Error> {
+    let span = tracing::info_span!(
+        "store.record",
+        otel.name = "INSERT deliveries",
+        otel.kind = "client",
+        otel.status_code = Empty,
+        db.system.name = target.system,
+        db.namespace = target.namespace.as_deref(),
+        db.operation.name = "INSERT",
+        db.collection.name = "deliveries",
+        server.address = target.server_address.as_deref(),
+        server.port = target.server_port,
+        error.type = Empty,
+        scan_ref = %delivery.payload.scan_ref(),
+        event_type = %delivery.event,
+        outcome = Empty,
+        revision = Empty,
+    );
+    let recorded = transaction(db, delivery).instrument(span.clone()).await;
+    match &recorded {
+        Ok(recorded) => {
+            span.record("outcome", recorded.outcome.as_str());
+            span.record(
+                "revision",
+                i64::try_from(recorded.case.revision).unwrap_or(i64::MAX),
+            );
+        }
+        Err(error) => span::record_error(&span, error),
+    }
+    recorded
+}
+
+async fn transaction(db: &DatabaseConnection, delivery: NewDelivery) -> Result<Recorded, Error> {
     let txn = db
         .begin_with_options(TransactionOptions {
             // Ignored by PostgreSQL.
@@ -61,9 +96,6 @@ pub(crate) async fn record(
         .await?;
     let recorded = record_in(&txn, delivery).await?;
     txn.commit().await?;
-    let span = tracing::Span::current();
-    span.record("outcome", recorded.outcome.as_str());
-    span.record("revision", recorded.case.revision);
     Ok(recorded)
 }
 
