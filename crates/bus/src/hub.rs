@@ -12,6 +12,7 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::watch;
 use verdict_domain::Notification;
+use verdict_telemetry::metrics::metrics;
 
 #[cfg(test)]
 mod tests;
@@ -28,7 +29,8 @@ pub struct Signal {
     pub traceparent: Option<String>,
 }
 
-/// The process-wide fan-out point between the bus (and the resync) and the watchers.
+/// The process-wide fan-out point between the bus (and the resync) and the watchers. Keeps the
+/// `verdict.watch.cases` gauge (cases with at least one watcher).
 pub struct Hub {
     cases: Mutex<HashMap<String, CaseEntry>>,
     /// Highest feed position signalled; woken on every notification.
@@ -99,12 +101,13 @@ impl Hub {
     pub fn watch_case(self: &Arc<Self>, scan_ref: &str) -> CaseWatch {
         let rx = {
             let mut cases = self.lock();
-            let entry = cases
-                .entry(scan_ref.to_owned())
-                .or_insert_with(|| CaseEntry {
+            let entry = cases.entry(scan_ref.to_owned()).or_insert_with(|| {
+                metrics().watched_cases(1);
+                CaseEntry {
                     signal: watch::Sender::new(Signal::default()),
                     watchers: 0,
-                });
+                }
+            });
             entry.watchers += 1;
             entry.signal.subscribe()
         };
@@ -171,6 +174,7 @@ impl Hub {
             entry.watchers = entry.watchers.saturating_sub(1);
             if entry.watchers == 0 {
                 cases.remove(scan_ref);
+                metrics().watched_cases(-1);
             }
         }
     }

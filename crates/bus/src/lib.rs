@@ -16,6 +16,7 @@ mod hub;
 mod local;
 mod redis_bus;
 mod resync;
+mod trace;
 
 pub use error::Error;
 pub use hub::{CaseWatch, FeedWatch, Hub, Signal};

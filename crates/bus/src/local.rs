@@ -5,7 +5,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use verdict_domain::{ChangeBus, Notification};
 
-use crate::Hub;
+use crate::{Hub, trace};
 
 /// [`ChangeBus`] for a single process: publishing is [`Hub::notify`], so it cannot fail.
 #[derive(Debug, Clone)]
@@ -22,8 +22,10 @@ impl LocalBus {
 
 #[async_trait]
 impl ChangeBus for LocalBus {
+    /// In a PRODUCER span `send hub`; the watchers get the span's context.
     async fn publish(&self, notification: Notification) -> Result<(), verdict_domain::Error> {
-        self.hub.notify(&notification);
+        let span = trace::producer(trace::HUB_SYSTEM, trace::HUB_DESTINATION, &notification);
+        self.hub.notify(&trace::carried_by(&span, &notification));
         Ok(())
     }
 }

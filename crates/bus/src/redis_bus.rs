@@ -14,7 +14,7 @@ use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::Instrument;
 use verdict_domain::{ChangeBus, Notification};
 
-use crate::{Error, Hub};
+use crate::{Error, Hub, trace};
 
 mod message;
 mod subscriber;
@@ -127,19 +127,28 @@ impl RedisBus {
 
 #[async_trait]
 impl ChangeBus for RedisBus {
+    /// In a PRODUCER span `send {channel}`, whose context both this replica's watchers and the
+    /// message (for the other replicas' CONSUMER spans) carry.
     async fn publish(&self, notification: Notification) -> Result<(), verdict_domain::Error> {
+        let span = trace::producer(trace::REDIS_SYSTEM, &self.channel, &notification);
+        let notification = trace::carried_by(&span, &notification);
         // Local watchers first: they must not depend on Redis.
         self.hub.notify(&notification);
-        let payload = Message::encode(&notification, &self.origin).map_err(Error::Encode)?;
-        let span = tracing::debug_span!(
-            "bus publish",
-            otel.kind = "producer",
-            messaging.system = "redis",
-            messaging.destination.name = %self.channel,
-            scan_ref = %notification.scan_ref,
-            revision = notification.revision,
-        );
-        self.send(payload).instrument(span).await?;
+        let payload = match Message::encode(&notification, &self.origin) {
+            Ok(payload) => payload,
+            Err(error) => {
+                trace::record_error(&span, "encode");
+                return Err(Error::Encode(error).into());
+            }
+        };
+        if let Err(error) = self.send(payload).instrument(span.clone()).await {
+            let kind = match &error {
+                Error::Timeout(_) => "timeout",
+                Error::Redis(_) | Error::InvalidUrl(_) | Error::Encode(_) => "redis_error",
+            };
+            trace::record_error(&span, kind);
+            return Err(error.into());
+        }
         Ok(())
     }
 }

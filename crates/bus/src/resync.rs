@@ -11,6 +11,7 @@ use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use tracing::{debug, warn};
 use verdict_domain::CaseStore;
+use verdict_telemetry::metrics::metrics;
 
 use crate::Hub;
 
@@ -50,7 +51,8 @@ impl Resync {
     }
 
     /// Runs passes until `shutdown` is cancelled. A failed pass is logged and retried at the
-    /// next tick: the database may be briefly unavailable.
+    /// next tick: the database may be briefly unavailable. Each completed pass counts in
+    /// `verdict.resyncs`, its wake-ups in `verdict.resync.caught`.
     pub async fn run(mut self, shutdown: CancellationToken) {
         let mut last_pass = Instant::now();
         loop {
@@ -67,8 +69,12 @@ impl Resync {
                 pass = self.run_once() => pass,
             };
             match pass {
-                Ok(0) => {}
-                Ok(caught) => debug!(caught, "resync caught changes the bus missed"),
+                Ok(caught) => {
+                    metrics().resync(u64::try_from(caught).unwrap_or(u64::MAX));
+                    if caught > 0 {
+                        debug!(caught, "resync caught changes the bus missed");
+                    }
+                }
                 Err(error) => warn!(error = %error, "resync pass failed"),
             }
         }

@@ -13,7 +13,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{debug, info, warn};
 
 use super::message::Message;
-use crate::{Error, Hub};
+use crate::{Error, Hub, trace};
 
 /// Bound on connecting and on each command, so a dead Redis is noticed rather than waited on.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
@@ -162,7 +162,11 @@ fn deliver(hub: &Hub, origin: &str, channel: &str, data: &[Value]) {
     };
     match Message::decode(payload) {
         Ok(message) if message.is_from(origin) => {}
-        Ok(message) => hub.notify(&message.into_notification()),
+        Ok(message) => {
+            let notification = message.into_notification();
+            let span = trace::consumer(channel, &notification);
+            hub.notify(&trace::carried_by(&span, &notification));
+        }
         // Only the error's category and place: the payload is not ours to log.
         Err(error) => warn!(
             channel,
