@@ -213,21 +213,30 @@ async fn health_reports_serving_and_reflection_lists_the_service() {
         .await
         .unwrap();
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
     for service in ["", "verdict.v1.CaseService"] {
-        let answer = within(
-            "health check",
-            health.check(tonic_health::pb::HealthCheckRequest {
-                service: service.into(),
-            }),
-        )
-        .await
-        .unwrap()
-        .into_inner();
-        assert_eq!(
-            answer.status(),
-            tonic_health::pb::health_check_response::ServingStatus::Serving,
-            "{service:?}"
-        );
+        let request = || HealthCheckRequest {
+            service: service.into(),
+        };
+        // Health turns SERVING once the first database ping answers: await that event.
+        let mut updates = within("health watch", health.watch(request()))
+            .await
+            .unwrap()
+            .into_inner();
+        loop {
+            let update = within("a health update", updates.message())
+                .await
+                .unwrap()
+                .unwrap();
+            if update.status() == ServingStatus::Serving {
+                break;
+            }
+        }
+        let answer = within("health check", health.check(request()))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(answer.status(), ServingStatus::Serving, "{service:?}");
     }
 
     use tonic_reflection::pb::v1::{
