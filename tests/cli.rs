@@ -1,0 +1,118 @@
+//! The `verdict` binary's offline commands, run as a user would run them.
+
+use std::process::Command;
+
+use verdict_domain::{CaseStore, NewQuarantine};
+use verdict_store::{SeaStore, StoreOptions};
+use verdict_testkit::payloads::{self, webhook};
+use verdict_testkit::{Backend, TestDatabase, on_every_backend};
+
+fn verdict(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
+    let output = Command::new(env!("CARGO_BIN_EXE_verdict"))
+        .args(args)
+        .env_remove("VERDICT_WEBHOOK_SECRET")
+        .envs(env.iter().copied())
+        .output()
+        .expect("run the verdict binary");
+    assert!(
+        output.status.success(),
+        "verdict {args:?} failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+#[test]
+fn sign_prints_the_signature_idenfy_would_send() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("body.json");
+    let body = webhook(&payloads::scan_ref()).build();
+    std::fs::write(&path, &body).unwrap();
+
+    let output = verdict(
+        &["sign", path.to_str().unwrap()],
+        &[("VERDICT_WEBHOOK_SECRET", "k1,k2")],
+    );
+    let printed = String::from_utf8(output.stdout).unwrap();
+    assert_eq!(
+        printed.trim(),
+        verdict_domain::sign(b"k1", &body),
+        "the first key signs"
+    );
+}
+
+#[test]
+fn serve_refuses_to_start_without_a_webhook_secret() {
+    let output = Command::new(env!("CARGO_BIN_EXE_verdict"))
+        .args(["serve", "--database-url", "sqlite::memory:"])
+        .env_remove("VERDICT_WEBHOOK_SECRET")
+        .env_remove("VERDICT_ALLOW_UNSIGNED")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("VERDICT_WEBHOOK_SECRET"), "{stderr}");
+}
+
+/// A delivery quarantined by an older version (say, one that did not know the event type) is
+/// recorded by `verdict quarantine reprocess` once it parses, and released.
+async fn quarantined_delivery_is_recorded_by_reprocess(backend: Backend) {
+    let Some(db) = TestDatabase::new(backend).await else {
+        return;
+    };
+    let url = db.url().to_owned();
+    verdict(&["migrate"], &[("VERDICT_DATABASE_URL", &url)]);
+
+    let store = SeaStore::connect(&url, StoreOptions::default())
+        .await
+        .unwrap();
+    let scan_ref = payloads::scan_ref();
+    let body = webhook(&scan_ref).overall("APPROVED").final_(true).build();
+    store
+        .quarantine(NewQuarantine {
+            event_type: Some("IDENTIFICATION_MANUAL_FINISHED".into()),
+            body: body.into(),
+            reason: "unknown event type".into(),
+            received_at: chrono::Utc::now(),
+            traceparent: None,
+        })
+        .await
+        .unwrap();
+    store
+        .quarantine(NewQuarantine {
+            event_type: Some("IDENTIFICATION_FROM_THE_FUTURE".into()),
+            body: webhook(&payloads::scan_ref()).build().into(),
+            reason: "unknown event type".into(),
+            received_at: chrono::Utc::now(),
+            traceparent: None,
+        })
+        .await
+        .unwrap();
+
+    let listed = verdict(&["quarantine", "list"], &[("VERDICT_DATABASE_URL", &url)]);
+    let listed = String::from_utf8(listed.stdout).unwrap();
+    assert_eq!(listed.lines().count(), 2, "{listed}");
+    assert!(
+        !listed.contains("JONAS"),
+        "the listing never shows the body: {listed}"
+    );
+
+    verdict(
+        &["quarantine", "reprocess"],
+        &[("VERDICT_DATABASE_URL", &url)],
+    );
+    let case = store
+        .case(&scan_ref, false)
+        .await
+        .unwrap()
+        .expect("the case was recorded");
+    assert!(case.is_final);
+    let waiting = store.quarantined(10).await.unwrap();
+    assert_eq!(waiting.len(), 1, "the still unknown event type waits on");
+    assert_eq!(
+        waiting[0].event_type.as_deref(),
+        Some("IDENTIFICATION_FROM_THE_FUTURE")
+    );
+}
+
+on_every_backend!(quarantined_delivery_is_recorded_by_reprocess);
