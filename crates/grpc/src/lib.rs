@@ -8,12 +8,14 @@
 #![forbid(unsafe_code)]
 
 pub mod convert;
+mod deliver;
 mod error;
 mod health;
 mod server;
 mod service;
 mod status;
 mod stream;
+mod telemetry;
 
 pub use error::Error;
 pub use server::{GrpcOptions, serve};

@@ -11,7 +11,7 @@ use verdict_bus::Hub;
 use verdict_domain::CaseStore;
 use verdict_proto::verdict::v1::case_service_server::CaseServiceServer;
 
-use crate::{Error, health::Health, service::CaseApi};
+use crate::{Error, health::Health, service::CaseApi, telemetry::RpcTelemetryLayer};
 
 /// Timing knobs of the gRPC side; the defaults suit production, tests shorten them. Zero
 /// intervals are raised to 1 ms.
@@ -91,6 +91,7 @@ pub async fn serve(
     let api = CaseApi::new(store, hub, options, streams);
     info!(addr = ?listener.local_addr().ok(), "grpc serving");
     Server::builder()
+        .layer(RpcTelemetryLayer)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

@@ -17,6 +17,7 @@ use tonic::Status;
 use tracing::{Instrument, Span, error};
 use verdict_domain::ErrorKind;
 use verdict_proto::verdict::v1 as pb;
+use verdict_telemetry::metrics::metrics;
 
 use crate::{convert, status};
 
@@ -58,8 +59,13 @@ impl<T> Sink<T> {
 /// Runs `producer` on its own task, in the current span, and returns the response stream it
 /// feeds. The stream ends OK when the producer returns `Ok`, with its status when it fails, and
 /// with UNAVAILABLE "server shutting down" as soon as `shutdown` is cancelled. Dropping the
-/// stream (the client went away) aborts the producer.
-pub(crate) fn spawn<T, F, Fut>(shutdown: CancellationToken, producer: F) -> ResponseStream<T>
+/// stream (the client went away) aborts the producer. While the producer lives, it counts in
+/// `verdict.watch.streams{kind}`.
+pub(crate) fn spawn<T, F, Fut>(
+    kind: &'static str,
+    shutdown: CancellationToken,
+    producer: F,
+) -> ResponseStream<T>
 where
     T: Send + 'static,
     F: FnOnce(Sink<T>) -> Fut,
@@ -67,8 +73,10 @@ where
 {
     let (tx, mut rx) = mpsc::channel(CAPACITY);
     let work = producer(Sink { tx: tx.clone() });
+    let open = OpenStream::count(kind);
     let mut task = AbortOnDropHandle::new(tokio::spawn(
         async move {
+            let _open = open;
             if let Err(Stop::Failed(status)) = work.await {
                 // Best effort: if the client is gone there is nobody to tell.
                 let _ = tx.send(Err(status)).await;
@@ -101,6 +109,24 @@ where
             }
         }
     })
+}
+
+/// One open stream in `verdict.watch.streams`, until dropped (the producer ended or was
+/// aborted).
+#[derive(Debug)]
+struct OpenStream(&'static str);
+
+impl OpenStream {
+    fn count(kind: &'static str) -> Self {
+        metrics().watch_streams(1, kind);
+        Self(kind)
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        metrics().watch_streams(-1, self.0);
+    }
 }
 
 /// What woke a waiting producer.

@@ -2,15 +2,16 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use tonic::Status;
-use tracing::debug;
+use tracing::{Instrument as _, debug};
 use verdict_bus::CaseWatch;
 use verdict_domain::CaseStore;
 use verdict_proto::verdict::v1::{self as pb, watch_case_response::Event};
 
 use super::{CaseApi, view};
 use crate::{
-    convert, status,
+    convert, deliver, status,
     stream::{self, Pace, ResponseStream, Sink, Stop, Wake},
 };
 
@@ -38,8 +39,9 @@ pub(super) fn watch_case(
         sent: req.from_revision,
         until_final: req.until_final,
         pace: api.pace(),
+        opened_at: Utc::now(),
     };
-    Ok(stream::spawn(api.streams.clone(), move |sink| {
+    Ok(stream::spawn("case", api.streams.clone(), move |sink| {
         follower.run(watch, sink)
     }))
 }
@@ -54,6 +56,8 @@ struct Follower {
     sent: u64,
     until_final: bool,
     pace: Pace,
+    /// Changes received before this are not live: no latency is recorded for them.
+    opened_at: DateTime<Utc>,
 }
 
 impl Follower {
@@ -75,12 +79,24 @@ impl Follower {
                 let is_final = case.is_final;
                 if case.revision > self.sent {
                     self.sent = case.revision;
-                    debug!(revision = case.revision, is_final, "sending case");
+                    // The hub's traceparent belongs to its revision only.
+                    let signal = watch.current();
+                    let traceparent = signal
+                        .traceparent
+                        .filter(|_| signal.revision == case.revision);
+                    let span = deliver::span("WatchCase", &case, traceparent.as_deref());
+                    let changed_at = case.updated_at;
                     let case = convert::case_to_proto(case, self.view);
-                    sink.send(pb::WatchCaseResponse {
-                        event: Some(Event::Case(case)),
-                    })
+                    async {
+                        debug!(is_final, "sending case");
+                        sink.send(pb::WatchCaseResponse {
+                            event: Some(Event::Case(case)),
+                        })
+                        .await
+                    }
+                    .instrument(span)
                     .await?;
+                    deliver::record_latency(changed_at, self.opened_at);
                     self.pace.sent();
                     if is_final && self.until_final {
                         return Ok(());

@@ -2,15 +2,16 @@
 
 use std::sync::Arc;
 
+use chrono::{DateTime, Utc};
 use tonic::Status;
-use tracing::warn;
+use tracing::{Instrument as _, warn};
 use verdict_bus::FeedWatch;
 use verdict_domain::{CaseStore, Cursor};
 use verdict_proto::verdict::v1::{self as pb, watch_cases_response::Event};
 
 use super::{CaseApi, view};
 use crate::{
-    convert, status,
+    convert, deliver, status,
     stream::{self, Pace, ResponseStream, Sink, Stop, Wake},
 };
 
@@ -37,8 +38,9 @@ pub(super) fn watch_cases(
         final_only: req.final_only,
         view,
         pace: api.pace(),
+        opened_at: Utc::now(),
     };
-    Ok(stream::spawn(api.streams.clone(), move |sink| {
+    Ok(stream::spawn("feed", api.streams.clone(), move |sink| {
         reader.run(feed, sink)
     }))
 }
@@ -52,6 +54,8 @@ struct FeedReader {
     final_only: bool,
     view: pb::CaseView,
     pace: Pace,
+    /// Changes received before this are not live: no latency is recorded for them.
+    opened_at: DateTime<Utc>,
 }
 
 impl FeedReader {
@@ -85,6 +89,9 @@ impl FeedReader {
                     continue;
                 }
                 self.after = change.position;
+                // The traceparent stored with the change: the webhook that made it.
+                let span = deliver::span("WatchCases", &change.case, change.traceparent.as_deref());
+                let changed_at = change.case.updated_at;
                 let change = pb::CaseChange {
                     case: Some(convert::case_to_proto(change.case, self.view)),
                     cursor: change.position.encode(),
@@ -92,7 +99,9 @@ impl FeedReader {
                 sink.send(pb::WatchCasesResponse {
                     event: Some(Event::Change(change)),
                 })
+                .instrument(span)
                 .await?;
+                deliver::record_latency(changed_at, self.opened_at);
                 self.pace.sent();
             }
             if !caught_up {
