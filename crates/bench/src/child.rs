@@ -70,7 +70,17 @@ impl Proc {
     pub(crate) async fn service(spec: &ServiceSpec) -> anyhow::Result<Self> {
         let (http, grpc) = (free_addr()?, free_addr()?);
         let log = std::fs::File::create(&spec.log)?;
-        let mut cmd = Command::new(&spec.binary);
+        // A profiler in front of the service, e.g. `valgrind --tool=callgrind`.
+        let wrapper = std::env::var("VERDICT_BENCH_SERVICE_WRAPPER").unwrap_or_default();
+        let mut words = wrapper.split_whitespace();
+        let mut cmd = match words.next() {
+            Some(program) => {
+                let mut cmd = Command::new(program);
+                cmd.args(words).arg(&spec.binary);
+                cmd
+            }
+            None => Command::new(&spec.binary),
+        };
         cmd.arg("serve")
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())

@@ -142,9 +142,9 @@ pub(crate) async fn connect(addr: SocketAddr, n: usize) -> anyhow::Result<Vec<Ch
         .collect()
 }
 
-/// Delivery times of the fleet relative to `t0`, and whether every watcher saw exactly one
-/// final decision and a clean end.
-pub(crate) fn judge(seen: &[Seen], t0: Instant) -> (Vec<Duration>, bool) {
+/// Delivery times of the fleet relative to `t0`, how many watchers failed (not exactly one
+/// final decision and a clean end), and one failure as an example.
+pub(crate) fn judge(seen: &[Seen], t0: Instant) -> (Vec<Duration>, usize, Option<String>) {
     let times = seen
         .iter()
         .filter(|s| !s.slow)
@@ -154,14 +154,8 @@ pub(crate) fn judge(seen: &[Seen], t0: Instant) -> (Vec<Duration>, bool) {
         .iter()
         .filter(|s| s.finals != 1 || !s.ended_ok || s.error.is_some())
         .collect();
-    if let Some(first) = bad.first() {
-        eprintln!(
-            "  {} of {} watchers failed, e.g. {first:?}",
-            bad.len(),
-            seen.len()
-        );
-    }
-    (times, bad.is_empty())
+    let example = bad.first().map(|s| format!("{s:?}"));
+    (times, bad.len(), example)
 }
 
 async fn watch(

@@ -112,8 +112,11 @@ async fn measure(
     verified &= target.decide(&mut conn, scan_ref).await?;
     let seen = fleet.finish(FINISH_TIMEOUT).await;
     let cpu_used = cpu_us(proc.pid()).saturating_sub(cpu0);
-    let (deliveries, all_ok) = judge(&seen, t0);
-    verified &= all_ok && deliveries.len() == n;
+    let (deliveries, failed, example) = judge(&seen, t0);
+    if let Some(example) = example {
+        eprintln!("  {failed} of {n} watchers failed, e.g. {example}");
+    }
+    verified &= failed == 0 && deliveries.len() == n;
     Ok(Measured {
         kib_per_stream: rss1.saturating_sub(rss0) as f64 / 1024.0 / n as f64,
         rss_mib: rss1 as f64 / 1024.0 / 1024.0,
@@ -238,12 +241,18 @@ pub(super) async fn churn(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
         tasks.push(tokio::spawn(decision(channels, finals, http)));
     }
     let mut deliveries = Vec::new();
-    let mut verified = true;
+    let (mut failed, mut posts_failed, mut example) = (0, 0, None);
     for t in tasks {
-        let (d, ok) = t.await??;
+        let (d, posted, f, e) = t.await??;
         deliveries.extend(d);
-        verified &= ok;
+        failed += f;
+        posts_failed += usize::from(!posted);
+        example = example.or(e);
     }
+    if let Some(example) = example {
+        eprintln!("  {failed} watchers and {posts_failed} decisions failed, e.g. {example}");
+    }
+    let verified = failed == 0 && posts_failed == 0;
     rss.push(rss_bytes(pid));
     service.stop().await?;
     db.drop_now().await?;
@@ -275,7 +284,7 @@ async fn decision(
     channels: Vec<tonic::transport::Channel>,
     finals: Arc<Bodies>,
     http: SocketAddr,
-) -> anyhow::Result<(Vec<Duration>, bool)> {
+) -> anyhow::Result<(Vec<Duration>, bool, usize, Option<String>)> {
     let signed = finals.next_signed('c');
     let fleet = Fleet::open_on(
         channels,
@@ -297,6 +306,6 @@ async fn decision(
         .await?
         .is_success();
     let seen = fleet.finish(FINISH_TIMEOUT).await;
-    let (times, all) = judge(&seen, t0);
-    Ok((times, ok && all))
+    let (times, failed, example) = judge(&seen, t0);
+    Ok((times, ok, failed, example))
 }
