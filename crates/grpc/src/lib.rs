@@ -7,6 +7,7 @@
 
 #![forbid(unsafe_code)]
 
+mod auth;
 pub mod convert;
 mod deliver;
 mod error;
@@ -17,5 +18,6 @@ mod status;
 mod stream;
 mod telemetry;
 
+pub use auth::Tokens;
 pub use error::Error;
 pub use server::{GrpcOptions, serve};

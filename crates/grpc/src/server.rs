@@ -11,7 +11,7 @@ use verdict_bus::Hub;
 use verdict_domain::CaseStore;
 use verdict_proto::verdict::v1::case_service_server::CaseServiceServer;
 
-use crate::{Error, health::Health, service::CaseApi, telemetry::RpcTelemetryLayer};
+use crate::{Error, Tokens, health::Health, service::CaseApi, telemetry::RpcTelemetryLayer};
 
 /// Timing knobs of the gRPC side; the defaults suit production, tests shorten them. Zero
 /// intervals are raised to 1 ms.
@@ -25,6 +25,8 @@ pub struct GrpcOptions {
     pub poll_interval: Duration,
     /// How often the database is pinged to decide the health status (also the ping timeout).
     pub health_check_interval: Duration,
+    /// Bearer tokens `CaseService` callers must present; empty means no authentication.
+    pub tokens: Tokens,
 }
 
 impl GrpcOptions {
@@ -35,6 +37,7 @@ impl GrpcOptions {
             heartbeat_interval: self.heartbeat_interval.max(FLOOR),
             poll_interval: self.poll_interval.max(FLOOR),
             health_check_interval: self.health_check_interval.max(FLOOR),
+            tokens: self.tokens,
         }
     }
 }
@@ -45,6 +48,7 @@ impl Default for GrpcOptions {
             heartbeat_interval: Duration::from_secs(15),
             poll_interval: Duration::from_secs(30),
             health_check_interval: Duration::from_secs(5),
+            tokens: Tokens::default(),
         }
     }
 }
@@ -88,6 +92,7 @@ pub async fn serve(
         }
     };
 
+    let tokens = options.tokens.clone();
     let api = CaseApi::new(store, hub, options, streams);
     info!(addr = ?listener.local_addr().ok(), "grpc serving");
     Server::builder()
@@ -95,7 +100,9 @@ pub async fn serve(
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
-        .add_service(CaseServiceServer::new(api))
+        .add_service(CaseServiceServer::with_interceptor(api, move |request| {
+            tokens.check(request)
+        }))
         .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), signal)
         .await?;
     info!("grpc drained");

@@ -32,6 +32,7 @@ fn quiet_options() -> GrpcOptions {
         heartbeat_interval: Duration::from_secs(600),
         poll_interval: Duration::from_secs(600),
         health_check_interval: Duration::from_millis(20),
+        tokens: Tokens::default(),
     }
 }
 
