@@ -169,6 +169,7 @@ impl App {
             verdict_grpc::GrpcOptions {
                 heartbeat_interval: config.heartbeat_interval,
                 poll_interval: config.resync_interval,
+                tokens: verdict_grpc::Tokens::new(config.grpc_tokens()),
                 ..verdict_grpc::GrpcOptions::default()
             },
             shutdown.clone(),

@@ -58,6 +58,11 @@ pub struct Config {
     #[arg(long, env = "VERDICT_WEBHOOK_SECRET", hide_env_values = true, value_parser = parse_secret)]
     pub webhook_secret: Option<SecretString>,
 
+    /// Bearer tokens gRPC callers of CaseService must present, comma-separated for rotation;
+    /// unset means no authentication (health and reflection are always open).
+    #[arg(long, env = "VERDICT_GRPC_TOKEN", hide_env_values = true, value_parser = parse_secret)]
+    pub grpc_token: Option<SecretString>,
+
     /// Accept webhooks without checking signatures (development only).
     #[arg(long, env = "VERDICT_ALLOW_UNSIGNED")]
     pub allow_unsigned: bool,
@@ -104,6 +109,14 @@ impl Config {
     /// The webhook signing keys, split at commas, blanks dropped.
     pub fn webhook_keys(&self) -> Vec<Vec<u8>> {
         self.webhook_secret
+            .as_ref()
+            .map(|s| split_keys(s.expose_secret()))
+            .unwrap_or_default()
+    }
+
+    /// The gRPC bearer tokens, split at commas, blanks dropped.
+    pub fn grpc_tokens(&self) -> Vec<Vec<u8>> {
+        self.grpc_token
             .as_ref()
             .map(|s| split_keys(s.expose_secret()))
             .unwrap_or_default()
@@ -198,9 +211,20 @@ mod tests {
     }
 
     #[test]
-    fn secret_does_not_show_in_debug_output() {
-        let c = parse(&["--webhook-secret", "super-secret-key"]);
-        assert!(!format!("{c:?}").contains("super-secret-key"));
+    fn secrets_do_not_show_in_debug_output() {
+        let c = parse(&[
+            "--webhook-secret",
+            "super-secret-key",
+            "--grpc-token",
+            "t0ken-a,t0ken-b",
+        ]);
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("super-secret-key"));
+        assert!(!debug.contains("t0ken"));
+        assert_eq!(
+            c.grpc_tokens(),
+            vec![b"t0ken-a".to_vec(), b"t0ken-b".to_vec()]
+        );
     }
 
     #[test]

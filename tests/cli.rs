@@ -116,3 +116,49 @@ async fn quarantined_delivery_is_recorded_by_reprocess(backend: Backend) {
 }
 
 on_every_backend!(quarantined_delivery_is_recorded_by_reprocess);
+
+/// `verdict get` and `verdict watch` against a running app that requires a token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_and_watch_print_the_case_as_json_lines() {
+    let mut options = verdict_testkit::TestAppOptions::new(Backend::Sqlite);
+    options.grpc_token = Some("cli-token".into());
+    let app = verdict_testkit::TestApp::spawn_with(options).await.unwrap();
+    let url = format!("http://{}", app.grpc_addr());
+    let scan_ref = payloads::scan_ref();
+    let body = webhook(&scan_ref)
+        .client_id("cli-user")
+        .overall("APPROVED")
+        .final_(true)
+        .build();
+    let response = app
+        .post_webhook(Some("IDENTIFICATION_MANUAL_FINISHED"), &body)
+        .await;
+    assert_eq!(response.status().as_u16(), 200);
+
+    let env = [
+        ("VERDICT_GRPC_URL", url.as_str()),
+        ("VERDICT_GRPC_TOKEN", "cli-token"),
+    ];
+    let output = tokio::task::spawn_blocking({
+        let scan_ref = scan_ref.clone();
+        let env = env.map(|(k, v)| (k, v.to_owned()));
+        move || {
+            let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+            let get = verdict(&["get", &scan_ref, "--history"], &env);
+            let watch = verdict(&["watch", &scan_ref, "--until-final"], &env);
+            (get, watch)
+        }
+    });
+    let (get, watch) = verdict_testkit::within("the CLI", output).await.unwrap();
+    for output in [get, watch] {
+        let line = String::from_utf8(output.stdout).unwrap();
+        let case: serde_json::Value = serde_json::from_str(line.trim()).expect("one JSON line");
+        assert_eq!(case["scanRef"], scan_ref.as_str());
+        assert_eq!(case["decision"], "DECISION_APPROVED");
+        assert_eq!(case["final"], true);
+        assert!(
+            case.get("person").is_none(),
+            "no personal data without --full"
+        );
+    }
+}

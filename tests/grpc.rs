@@ -268,3 +268,53 @@ async fn health_reports_serving_and_reflection_lists_the_service() {
     assert!(names.contains(&"verdict.v1.CaseService"), "{names:?}");
     assert!(names.contains(&"grpc.health.v1.Health"), "{names:?}");
 }
+
+#[tokio::test]
+async fn case_service_requires_the_bearer_token_when_one_is_configured() {
+    let mut options = verdict_testkit::TestAppOptions::new(Backend::Sqlite);
+    options.grpc_token = Some("old-token, new-token".into());
+    let app = TestApp::spawn_with(options).await.unwrap();
+    let mut grpc = app.grpc().await;
+    let request = |authorization: Option<&str>| {
+        let mut request = tonic::Request::new(GetCaseRequest {
+            key: Some(Key::ScanRef("nope".into())),
+            ..Default::default()
+        });
+        if let Some(value) = authorization {
+            request
+                .metadata_mut()
+                .insert("authorization", value.parse().unwrap());
+        }
+        request
+    };
+    for authorization in [None, Some("Bearer wrong"), Some("new-token")] {
+        let err = within("GetCase", grpc.get_case(request(authorization)))
+            .await
+            .unwrap_err();
+        assert_eq!(err.code(), Code::Unauthenticated, "{authorization:?}");
+    }
+    for token in ["Bearer old-token", "Bearer new-token"] {
+        let err = within("GetCase", grpc.get_case(request(Some(token))))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.code(),
+            Code::NotFound,
+            "{token} is let through to the lookup"
+        );
+    }
+
+    // Probes carry no credentials: health stays open.
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", app.grpc_addr()))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    let request = tonic_health::pb::HealthCheckRequest {
+        service: String::new(),
+    };
+    within("health check", health.check(request))
+        .await
+        .expect("health needs no token");
+}

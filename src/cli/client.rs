@@ -23,6 +23,28 @@ pub struct Endpoint {
         default_value = "http://127.0.0.1:50051"
     )]
     pub grpc_url: String,
+
+    /// Bearer token, when the server requires one (the first of a comma-separated list).
+    #[arg(long = "token", env = "VERDICT_GRPC_TOKEN", hide_env_values = true)]
+    pub token: Option<String>,
+}
+
+impl Endpoint {
+    /// Wraps `message` in a request carrying the bearer token, if any.
+    fn request<T>(&self, message: T) -> anyhow::Result<tonic::Request<T>> {
+        let mut request = tonic::Request::new(message);
+        let token = self
+            .token
+            .as_deref()
+            .and_then(|t| t.split(',').map(str::trim).find(|t| !t.is_empty()));
+        if let Some(token) = token {
+            let value = format!("Bearer {token}")
+                .parse()
+                .context("the token is not valid in a gRPC header")?;
+            request.metadata_mut().insert("authorization", value);
+        }
+        Ok(request)
+    }
 }
 
 /// Arguments of `verdict get`.
@@ -96,11 +118,11 @@ pub(super) async fn get(args: GetArgs) -> anyhow::Result<()> {
         (None, None) => anyhow::bail!("give a scanRef or --client-id"),
     };
     let response = client
-        .get_case(GetCaseRequest {
+        .get_case(args.endpoint.request(GetCaseRequest {
             key: Some(key),
             view: view(args.full),
             include_history: args.history,
-        })
+        })?)
         .await
         .map_err(status_error)?;
     let case = response
@@ -117,12 +139,12 @@ pub(super) async fn watch(args: WatchArgs) -> anyhow::Result<()> {
     match args.scan_ref {
         Some(scan_ref) => {
             let mut stream = client
-                .watch_case(WatchCaseRequest {
+                .watch_case(args.endpoint.request(WatchCaseRequest {
                     scan_ref,
                     from_revision: args.from_revision,
                     until_final: args.until_final,
                     view: view(args.full),
-                })
+                })?)
                 .await
                 .map_err(status_error)?
                 .into_inner();
@@ -137,11 +159,11 @@ pub(super) async fn watch(args: WatchArgs) -> anyhow::Result<()> {
         }
         None => {
             let mut stream = client
-                .watch_cases(WatchCasesRequest {
+                .watch_cases(args.endpoint.request(WatchCasesRequest {
                     cursor: args.cursor,
                     final_only: args.final_only,
                     view: view(args.full),
-                })
+                })?)
                 .await
                 .map_err(status_error)?
                 .into_inner();

@@ -27,6 +27,8 @@ pub struct TestAppOptions {
     pub resync_interval: Duration,
     /// Largest accepted body.
     pub max_body_bytes: usize,
+    /// Bearer token gRPC callers must present (none: no authentication).
+    pub grpc_token: Option<String>,
 }
 
 impl TestAppOptions {
@@ -38,6 +40,7 @@ impl TestAppOptions {
             heartbeat_interval: Duration::from_millis(500),
             resync_interval: Duration::from_secs(30),
             max_body_bytes: 4 * 1024 * 1024,
+            grpc_token: None,
         }
     }
 
@@ -189,6 +192,7 @@ fn config(db: &TestDatabase, redis: Option<&TestRedis>, options: &TestAppOptions
         redis_url: redis.map(|r| r.url().to_owned()),
         redis_channel: redis.map_or_else(|| "unused".to_owned(), |r| r.channel().to_owned()),
         webhook_secret: Some(SECRET.to_owned().into()),
+        grpc_token: options.grpc_token.clone().map(Into::into),
         allow_unsigned: false,
         max_body_bytes: options.max_body_bytes,
         write_timeout: Duration::from_secs(5),
