@@ -10,19 +10,16 @@ use verdict_testkit::{Backend, TestApp, on_every_backend, within};
 const AUTO: &str = "IDENTIFICATION_AUTO_FINISHED";
 const MANUAL: &str = "IDENTIFICATION_MANUAL_FINISHED";
 
-async fn post_ok(app: &TestApp, event: &str, body: &[u8]) {
-    let response = app.post_webhook(Some(event), body).await;
-    assert_eq!(response.status().as_u16(), 200);
-}
-
 async fn get_case_by_client_id_returns_the_most_recently_updated(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
         return;
     };
     let client = format!("client-{}", payloads::scan_ref());
     let (older, newer) = (payloads::scan_ref(), payloads::scan_ref());
-    post_ok(&app, AUTO, &webhook(&older).client_id(&client).build()).await;
-    post_ok(&app, AUTO, &webhook(&newer).client_id(&client).build()).await;
+    app.post_ok(AUTO, &webhook(&older).client_id(&client).build())
+        .await;
+    app.post_ok(AUTO, &webhook(&newer).client_id(&client).build())
+        .await;
 
     let mut grpc = app.grpc().await;
     let request = |client: &str| GetCaseRequest {
@@ -39,8 +36,7 @@ async fn get_case_by_client_id_returns_the_most_recently_updated(backend: Backen
     assert_eq!(case.scan_ref, newer);
 
     // Updating the older case makes it the most recent.
-    post_ok(
-        &app,
+    app.post_ok(
         MANUAL,
         &webhook(&older)
             .client_id(&client)
@@ -68,8 +64,7 @@ async fn list_cases_filters_and_pages_without_gaps(backend: Backend) {
     for i in 0..7 {
         let scan_ref = payloads::scan_ref();
         if i % 2 == 0 {
-            post_ok(
-                &app,
+            app.post_ok(
                 MANUAL,
                 &webhook(&scan_ref)
                     .client_id(&client)
@@ -80,12 +75,12 @@ async fn list_cases_filters_and_pages_without_gaps(backend: Backend) {
             .await;
             approved.push(scan_ref);
         } else {
-            post_ok(&app, AUTO, &webhook(&scan_ref).client_id(&client).build()).await;
+            app.post_ok(AUTO, &webhook(&scan_ref).client_id(&client).build())
+                .await;
         }
     }
     // Another client's case never shows up in this client's listing.
-    post_ok(
-        &app,
+    app.post_ok(
         AUTO,
         &webhook(&payloads::scan_ref())
             .client_id("someone-else")

@@ -6,80 +6,15 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use tonic::Streaming;
 use verdict_domain::{CaseStore, EventType, NewDelivery, Payload};
-use verdict_proto::verdict::v1::{
-    CaseChange, CaseView, Decision, GetCaseRequest, WatchCaseRequest, WatchCaseResponse,
-    WatchCasesRequest, WatchCasesResponse, get_case_request::Key, watch_case_response,
-    watch_cases_response,
-};
+use verdict_proto::verdict::v1::{Decision, GetCaseRequest, get_case_request::Key};
 use verdict_store::{SeaStore, StoreOptions};
 use verdict_testkit::payloads::{self, webhook};
+use verdict_testkit::streams::{next_case, next_change};
 use verdict_testkit::{Backend, TestApp, TestAppOptions, on_every_backend, within};
 
 const AUTO: &str = "IDENTIFICATION_AUTO_FINISHED";
 const MANUAL: &str = "IDENTIFICATION_MANUAL_FINISHED";
-
-async fn post_ok(app: &TestApp, event: &str, body: &[u8]) {
-    let response = app.post_webhook(Some(event), body).await;
-    assert_eq!(response.status().as_u16(), 200);
-}
-
-async fn watch_case(app: &TestApp, scan_ref: &str) -> Streaming<WatchCaseResponse> {
-    let request = WatchCaseRequest {
-        scan_ref: scan_ref.to_owned(),
-        from_revision: 0,
-        until_final: true,
-        view: CaseView::Basic.into(),
-    };
-    within("WatchCase", app.grpc().await.watch_case(request))
-        .await
-        .unwrap()
-        .into_inner()
-}
-
-async fn next_case(
-    stream: &mut Streaming<WatchCaseResponse>,
-) -> Option<verdict_proto::verdict::v1::Case> {
-    loop {
-        match within("a WatchCase message", stream.message())
-            .await
-            .unwrap()?
-            .event
-        {
-            Some(watch_case_response::Event::Case(case)) => return Some(case),
-            _ => continue,
-        }
-    }
-}
-
-async fn watch_cases(
-    app: &TestApp,
-    cursor: &str,
-    final_only: bool,
-) -> Streaming<WatchCasesResponse> {
-    let request = WatchCasesRequest {
-        cursor: cursor.to_owned(),
-        final_only,
-        view: CaseView::Basic.into(),
-    };
-    within("WatchCases", app.grpc().await.watch_cases(request))
-        .await
-        .unwrap()
-        .into_inner()
-}
-
-async fn next_change(stream: &mut Streaming<WatchCasesResponse>) -> CaseChange {
-    loop {
-        let message = within("a WatchCases message", stream.message())
-            .await
-            .unwrap()
-            .unwrap();
-        if let Some(watch_cases_response::Event::Change(change)) = message.event {
-            return change;
-        }
-    }
-}
 
 /// Long re-read interval: these tests prove delivery through Redis, not through the safety net.
 fn redis_options() -> TestAppOptions {
@@ -96,10 +31,9 @@ async fn webhook_on_one_replica_reaches_watchers_on_another() {
     let b = a.replica().await;
     let scan_ref = payloads::scan_ref();
 
-    let mut case_stream = watch_case(&b, &scan_ref).await;
-    let mut feed = watch_cases(&b, "", false).await;
-    post_ok(
-        &a,
+    let mut case_stream = b.watch_case(&scan_ref, 0, true).await;
+    let mut feed = b.watch_cases("", false).await;
+    a.post_ok(
         MANUAL,
         &webhook(&scan_ref).overall("APPROVED").final_(true).build(),
     )
@@ -132,7 +66,7 @@ async fn lost_notification_is_caught_by_the_periodic_re_read() {
         return;
     };
     let scan_ref = payloads::scan_ref();
-    let mut stream = watch_case(&app, &scan_ref).await;
+    let mut stream = app.watch_case(&scan_ref, 0, true).await;
 
     // Another writer commits and crashes before publishing: nothing tells the hub.
     let writer = SeaStore::connect(app.database().url(), StoreOptions::default())
@@ -183,13 +117,13 @@ async fn concurrent_ingest_feed_delivers_every_final_decision_exactly_once(backe
             let mut finals = Vec::new();
             for _ in 0..CASES_PER_TASK {
                 let scan_ref = payloads::scan_ref();
-                post_ok(&target, AUTO, &webhook(&scan_ref).build()).await;
-                post_ok(
-                    &target,
-                    MANUAL,
-                    &webhook(&scan_ref).overall("APPROVED").final_(true).build(),
-                )
-                .await;
+                target.post_ok(AUTO, &webhook(&scan_ref).build()).await;
+                target
+                    .post_ok(
+                        MANUAL,
+                        &webhook(&scan_ref).overall("APPROVED").final_(true).build(),
+                    )
+                    .await;
                 finals.push(scan_ref);
             }
             finals
@@ -201,7 +135,7 @@ async fn concurrent_ingest_feed_delivers_every_final_decision_exactly_once(backe
     let mut received = 0;
     let mut cursor = String::new();
     while received < expected_total {
-        let mut stream = watch_cases(&a, &cursor, true).await;
+        let mut stream = a.watch_cases(&cursor, true).await;
         for _ in 0..7 {
             if received == expected_total {
                 break;

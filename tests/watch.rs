@@ -4,52 +4,14 @@ use std::collections::HashSet;
 
 use tonic::{Code, Streaming};
 use verdict_proto::verdict::v1::{
-    Case, CaseChange, CaseView, Decision, WatchCaseRequest, WatchCaseResponse, WatchCasesRequest,
-    WatchCasesResponse, watch_case_response, watch_cases_response,
+    Decision, WatchCaseRequest, WatchCasesRequest, watch_case_response, watch_cases_response,
 };
 use verdict_testkit::payloads::{self, webhook};
+use verdict_testkit::streams::{next_case, next_change};
 use verdict_testkit::{Backend, TestApp, on_every_backend, within};
 
 const AUTO: &str = "IDENTIFICATION_AUTO_FINISHED";
 const MANUAL: &str = "IDENTIFICATION_MANUAL_FINISHED";
-
-async fn post_ok(app: &TestApp, event: &str, body: &[u8]) {
-    let response = app.post_webhook(Some(event), body).await;
-    assert_eq!(response.status().as_u16(), 200);
-}
-
-async fn watch_case(
-    app: &TestApp,
-    scan_ref: &str,
-    from_revision: u64,
-    until_final: bool,
-) -> Streaming<WatchCaseResponse> {
-    let mut grpc = app.grpc().await;
-    let request = WatchCaseRequest {
-        scan_ref: scan_ref.to_owned(),
-        from_revision,
-        until_final,
-        view: CaseView::Basic.into(),
-    };
-    within("WatchCase", grpc.watch_case(request))
-        .await
-        .unwrap()
-        .into_inner()
-}
-
-/// The next case on the stream, skipping heartbeats; `None` when the stream ended OK.
-async fn next_case(stream: &mut Streaming<WatchCaseResponse>) -> Option<Case> {
-    loop {
-        let message = within("the next WatchCase message", stream.message())
-            .await
-            .unwrap()?;
-        match message.event {
-            Some(watch_case_response::Event::Case(case)) => return Some(case),
-            Some(watch_case_response::Event::Heartbeat(_)) => continue,
-            None => panic!("empty WatchCase message"),
-        }
-    }
-}
 
 async fn watcher_that_connects_before_the_case_exists_gets_every_revision_until_final(
     backend: Backend,
@@ -58,14 +20,14 @@ async fn watcher_that_connects_before_the_case_exists_gets_every_revision_until_
         return;
     };
     let scan_ref = payloads::scan_ref();
-    let mut stream = watch_case(&app, &scan_ref, 0, true).await;
+    let mut stream = app.watch_case(&scan_ref, 0, true).await;
 
-    post_ok(&app, AUTO, &webhook(&scan_ref).overall("REVIEWING").build()).await;
+    app.post_ok(AUTO, &webhook(&scan_ref).overall("REVIEWING").build())
+        .await;
     let first = next_case(&mut stream).await.expect("the first revision");
     assert_eq!((first.revision, first.decision()), (1, Decision::Pending));
 
-    post_ok(
-        &app,
+    app.post_ok(
         MANUAL,
         &webhook(&scan_ref).overall("APPROVED").final_(true).build(),
     )
@@ -86,18 +48,19 @@ async fn watcher_resuming_with_from_revision_gets_only_newer_revisions(backend: 
         return;
     };
     let scan_ref = payloads::scan_ref();
-    post_ok(&app, AUTO, &webhook(&scan_ref).overall("REVIEWING").build()).await;
-    post_ok(&app, AUTO, &webhook(&scan_ref).overall("SUSPECTED").build()).await;
+    app.post_ok(AUTO, &webhook(&scan_ref).overall("REVIEWING").build())
+        .await;
+    app.post_ok(AUTO, &webhook(&scan_ref).overall("SUSPECTED").build())
+        .await;
 
-    let mut stream = watch_case(&app, &scan_ref, 1, false).await;
+    let mut stream = app.watch_case(&scan_ref, 1, false).await;
     let case = next_case(&mut stream).await.unwrap();
     assert_eq!(
         (case.revision, case.overall_status.as_str()),
         (2, "SUSPECTED")
     );
 
-    post_ok(
-        &app,
+    app.post_ok(
         MANUAL,
         &webhook(&scan_ref).overall("DENIED").final_(true).build(),
     )
@@ -111,13 +74,12 @@ async fn until_final_on_a_final_case_sends_the_snapshot_and_ends(backend: Backen
         return;
     };
     let scan_ref = payloads::scan_ref();
-    post_ok(
-        &app,
+    app.post_ok(
         MANUAL,
         &webhook(&scan_ref).overall("APPROVED").final_(true).build(),
     )
     .await;
-    let mut stream = watch_case(&app, &scan_ref, 0, true).await;
+    let mut stream = app.watch_case(&scan_ref, 0, true).await;
     assert_eq!(next_case(&mut stream).await.unwrap().revision, 1);
     assert!(next_case(&mut stream).await.is_none());
 }
@@ -129,10 +91,9 @@ async fn many_watchers_of_one_case_all_get_the_final_decision(backend: Backend) 
     let scan_ref = payloads::scan_ref();
     let mut streams = Vec::new();
     for _ in 0..20 {
-        streams.push(watch_case(&app, &scan_ref, 0, true).await);
+        streams.push(app.watch_case(&scan_ref, 0, true).await);
     }
-    post_ok(
-        &app,
+    app.post_ok(
         MANUAL,
         &webhook(&scan_ref).overall("APPROVED").final_(true).build(),
     )
@@ -141,37 +102,6 @@ async fn many_watchers_of_one_case_all_get_the_final_decision(backend: Backend) 
         let case = next_case(stream).await.unwrap();
         assert_eq!((case.revision, case.decision()), (1, Decision::Approved));
         assert!(next_case(stream).await.is_none());
-    }
-}
-
-async fn watch_cases(
-    app: &TestApp,
-    cursor: &str,
-    final_only: bool,
-) -> Streaming<WatchCasesResponse> {
-    let mut grpc = app.grpc().await;
-    let request = WatchCasesRequest {
-        cursor: cursor.to_owned(),
-        final_only,
-        view: CaseView::Basic.into(),
-    };
-    within("WatchCases", grpc.watch_cases(request))
-        .await
-        .unwrap()
-        .into_inner()
-}
-
-async fn next_change(stream: &mut Streaming<WatchCasesResponse>) -> CaseChange {
-    loop {
-        let message = within("the next WatchCases message", stream.message())
-            .await
-            .unwrap()
-            .expect("WatchCases does not end by itself");
-        match message.event {
-            Some(watch_cases_response::Event::Change(change)) => return change,
-            Some(watch_cases_response::Event::Heartbeat(_)) => continue,
-            None => panic!("empty WatchCases message"),
-        }
     }
 }
 
@@ -187,9 +117,8 @@ async fn feed_consumer_resuming_from_its_cursor_misses_and_repeats_nothing(backe
         async move {
             for _ in 0..CASES {
                 let scan_ref = payloads::scan_ref();
-                post_ok(&app, AUTO, &webhook(&scan_ref).build()).await;
-                post_ok(
-                    &app,
+                app.post_ok(AUTO, &webhook(&scan_ref).build()).await;
+                app.post_ok(
                     MANUAL,
                     &webhook(&scan_ref).overall("APPROVED").final_(true).build(),
                 )
@@ -202,7 +131,7 @@ async fn feed_consumer_resuming_from_its_cursor_misses_and_repeats_nothing(backe
     let mut cursor = String::new();
     while seen.len() < CASES * 2 {
         // Read a few changes, then drop the connection and resume from the last cursor.
-        let mut stream = watch_cases(&app, &cursor, false).await;
+        let mut stream = app.watch_cases(&cursor, false).await;
         for _ in 0..5 {
             if seen.len() == CASES * 2 {
                 break;
@@ -233,9 +162,9 @@ async fn feed_consumer_resuming_from_its_cursor_misses_and_repeats_nothing(backe
     }
 
     // Nothing more is waiting after the last cursor.
-    let mut stream = watch_cases(&app, &cursor, false).await;
+    let mut stream = app.watch_cases(&cursor, false).await;
     let scan_ref = payloads::scan_ref();
-    post_ok(&app, AUTO, &webhook(&scan_ref).build()).await;
+    app.post_ok(AUTO, &webhook(&scan_ref).build()).await;
     let change = next_change(&mut stream).await;
     assert_eq!(
         change.case.unwrap().scan_ref,
@@ -248,11 +177,10 @@ async fn final_only_feed_carries_only_final_decisions(backend: Backend) {
     let Some(app) = TestApp::spawn(backend).await else {
         return;
     };
-    let mut stream = watch_cases(&app, "", true).await;
+    let mut stream = app.watch_cases("", true).await;
     let scan_ref = payloads::scan_ref();
-    post_ok(&app, AUTO, &webhook(&scan_ref).build()).await;
-    post_ok(
-        &app,
+    app.post_ok(AUTO, &webhook(&scan_ref).build()).await;
+    app.post_ok(
         MANUAL,
         &webhook(&scan_ref).overall("DENIED").final_(true).build(),
     )
@@ -276,7 +204,7 @@ on_every_backend!(
 #[tokio::test]
 async fn idle_streams_get_heartbeats() {
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
-    let mut stream = watch_case(&app, &payloads::scan_ref(), 0, false).await;
+    let mut stream = app.watch_case(&payloads::scan_ref(), 0, false).await;
     let message = within("a heartbeat", stream.message())
         .await
         .unwrap()
@@ -285,7 +213,7 @@ async fn idle_streams_get_heartbeats() {
         matches!(message.event, Some(watch_case_response::Event::Heartbeat(ref h)) if h.at.is_some())
     );
 
-    let mut feed = watch_cases(&app, "", false).await;
+    let mut feed = app.watch_cases("", false).await;
     let message = within("a heartbeat", feed.message())
         .await
         .unwrap()
@@ -317,8 +245,8 @@ async fn bad_watch_requests_are_invalid_argument() {
 #[tokio::test]
 async fn shutdown_ends_open_streams_unavailable() {
     let app = TestApp::spawn(Backend::Sqlite).await.unwrap();
-    let mut case_stream = watch_case(&app, &payloads::scan_ref(), 0, false).await;
-    let mut feed = watch_cases(&app, "", false).await;
+    let mut case_stream = app.watch_case(&payloads::scan_ref(), 0, false).await;
+    let mut feed = app.watch_cases("", false).await;
     app.begin_shutdown();
     for status in [drain(&mut case_stream).await, drain(&mut feed).await] {
         assert_eq!(status.code(), Code::Unavailable, "{status:?}");

@@ -153,6 +153,12 @@ impl TestApp {
             .expect("the webhook request is sent")
     }
 
+    /// Posts a correctly signed webhook and asserts it was answered 200.
+    pub async fn post_ok(&self, event_type: &str, body: &[u8]) {
+        let response = self.post_webhook(Some(event_type), body).await;
+        assert_eq!(response.status().as_u16(), 200, "the webhook is accepted");
+    }
+
     /// The shared HTTP client, for requests the helpers do not cover.
     pub fn http(&self) -> &reqwest::Client {
         &self.http

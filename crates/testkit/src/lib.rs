@@ -9,6 +9,7 @@ pub mod db;
 pub mod payloads;
 pub mod redis;
 mod services;
+pub mod streams;
 
 pub use app::{TestApp, TestAppOptions};
 pub use db::{Backend, TestDatabase};
