@@ -14,6 +14,7 @@ mod error;
 mod health;
 mod server;
 mod service;
+mod shared_read;
 mod status;
 mod stream;
 mod telemetry;

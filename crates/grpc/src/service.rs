@@ -10,7 +10,9 @@ use verdict_domain::CaseStore;
 use verdict_proto::verdict::v1::{self as pb, case_service_server::CaseService};
 
 use crate::{
-    GrpcOptions, status,
+    GrpcOptions,
+    shared_read::SharedReads,
+    status,
     stream::{Pace, ResponseStream},
 };
 
@@ -23,6 +25,8 @@ mod watch_cases;
 #[derive(Debug)]
 pub(crate) struct CaseApi {
     store: Arc<dyn CaseStore>,
+    /// The `WatchCase` reads, shared between the streams of one case.
+    reads: Arc<SharedReads>,
     hub: Arc<Hub>,
     options: GrpcOptions,
     /// Cancelled when the server shuts down: every open stream ends UNAVAILABLE.
@@ -38,6 +42,7 @@ impl CaseApi {
         streams: CancellationToken,
     ) -> Self {
         Self {
+            reads: SharedReads::new(Arc::clone(&store)),
             store,
             hub,
             options,

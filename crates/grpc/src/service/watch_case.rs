@@ -1,17 +1,18 @@
 //! `WatchCase`: one case's snapshot, then every newer revision, until final or shutdown.
 
-use std::sync::Arc;
-
 use chrono::{DateTime, Utc};
 use tonic::Status;
 use tracing::{Instrument as _, debug};
 use verdict_bus::CaseWatch;
-use verdict_domain::CaseStore;
 use verdict_proto::verdict::v1::{self as pb, watch_case_response::Event};
+
+use tokio::time::Instant;
 
 use super::{CaseApi, view};
 use crate::{
-    convert, deliver, status,
+    convert, deliver,
+    shared_read::CaseReader,
+    status,
     stream::{self, Pace, ResponseStream, Sink, Stop, Wake},
 };
 
@@ -32,9 +33,9 @@ pub(super) fn watch_case(
     // Subscribe before the first read: a change committed after that read always wakes us
     // (perhaps spuriously, never too late).
     let watch = api.hub.watch_case(&req.scan_ref);
+    let subscribed = Instant::now();
     let follower = Follower {
-        store: Arc::clone(&api.store),
-        scan_ref: req.scan_ref,
+        reader: api.reads.reader(&req.scan_ref, view == pb::CaseView::Full),
         view,
         sent: req.from_revision,
         until_final: req.until_final,
@@ -42,15 +43,15 @@ pub(super) fn watch_case(
         opened_at: Utc::now(),
     };
     Ok(stream::spawn("case", api.streams.clone(), move |sink| {
-        follower.run(watch, sink)
+        follower.run(watch, subscribed, sink)
     }))
 }
 
 /// The state of one `WatchCase` stream.
 #[derive(Debug)]
 struct Follower {
-    store: Arc<dyn CaseStore>,
-    scan_ref: String,
+    /// Reads of this case, shared with the other streams watching it.
+    reader: CaseReader,
     view: pb::CaseView,
     /// The highest revision the client has: only newer ones are sent.
     sent: u64,
@@ -65,12 +66,16 @@ impl Follower {
     async fn run(
         mut self,
         mut watch: CaseWatch,
+        subscribed: Instant,
         sink: Sink<pb::WatchCaseResponse>,
     ) -> Result<(), Stop> {
+        // Any read that starts after this instant sees every change we were woken for; the first
+        // one must start after the subscription.
+        let mut woken = subscribed;
         loop {
             let case = self
-                .store
-                .case(&self.scan_ref, self.view == pb::CaseView::Full)
+                .reader
+                .read(woken)
                 .await
                 .map_err(status::stream_interrupted)?;
             self.pace.read();
@@ -108,7 +113,10 @@ impl Follower {
             }
             loop {
                 match self.pace.wait(watch.changed()).await {
-                    Wake::Changed | Wake::Poll => break,
+                    Wake::Changed | Wake::Poll => {
+                        woken = Instant::now();
+                        break;
+                    }
                     Wake::Heartbeat => {
                         sink.send(pb::WatchCaseResponse {
                             event: Some(Event::Heartbeat(stream::heartbeat())),

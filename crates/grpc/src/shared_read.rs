@@ -1,0 +1,111 @@
+//! One database read per change of a case, however many streams watch it.
+//!
+//! Every `WatchCase` stream re-reads its case when the hub wakes it. Ten thousand watchers of
+//! one case would mean ten thousand identical reads queueing for the connection pool for every
+//! change. Instead the watchers of a case share a slot: a watcher woken at instant `T` needs a
+//! read that *started* at or after `T` (such a read sees every commit that preceded the wake),
+//! so it takes the slot's last result when that read started late enough, and otherwise reads
+//! itself while the others wait on the slot and then reuse what it read.
+
+use std::{
+    collections::HashMap,
+    sync::{Arc, Mutex, Weak},
+};
+
+use tokio::time::Instant;
+use verdict_domain::{Case, CaseStore, Error};
+
+/// Which reads can be shared: the same case with the same view.
+type Key = (String, bool);
+
+/// The slots of every watched case, shared by all streams of this server.
+#[derive(Debug)]
+pub(crate) struct SharedReads {
+    store: Arc<dyn CaseStore>,
+    slots: Mutex<HashMap<Key, Weak<Slot>>>,
+}
+
+/// The last read of one case, and the lock that makes concurrent watchers wait for it.
+#[derive(Debug, Default)]
+struct Slot {
+    last: tokio::sync::Mutex<Option<LastRead>>,
+}
+
+#[derive(Debug)]
+struct LastRead {
+    started: Instant,
+    case: Option<Case>,
+}
+
+impl SharedReads {
+    /// Reads go to `store`.
+    pub(crate) fn new(store: Arc<dyn CaseStore>) -> Arc<Self> {
+        Arc::new(Self {
+            store,
+            slots: Mutex::default(),
+        })
+    }
+
+    /// The reader one stream uses for its case; the slot lives while any reader of it does.
+    pub(crate) fn reader(self: &Arc<Self>, scan_ref: &str, with_person: bool) -> CaseReader {
+        let key = (scan_ref.to_owned(), with_person);
+        let mut slots = self.slots.lock().expect("slot map lock poisoned");
+        let slot = match slots.get(&key).and_then(Weak::upgrade) {
+            Some(slot) => slot,
+            None => {
+                let slot = Arc::new(Slot::default());
+                slots.insert(key.clone(), Arc::downgrade(&slot));
+                slot
+            }
+        };
+        CaseReader {
+            reads: Arc::clone(self),
+            key,
+            slot,
+        }
+    }
+
+    #[cfg(test)]
+    fn slot_count(&self) -> usize {
+        self.slots.lock().expect("slot map lock poisoned").len()
+    }
+}
+
+/// One stream's access to the shared reads of its case.
+#[derive(Debug)]
+pub(crate) struct CaseReader {
+    reads: Arc<SharedReads>,
+    key: Key,
+    slot: Arc<Slot>,
+}
+
+impl CaseReader {
+    /// The case as seen by a read that started no earlier than `since`.
+    pub(crate) async fn read(&self, since: Instant) -> Result<Option<Case>, Error> {
+        let mut last = self.slot.last.lock().await;
+        if let Some(read) = last.as_ref().filter(|read| read.started >= since) {
+            return Ok(read.case.clone());
+        }
+        let started = Instant::now();
+        // A failed read is not cached: the next waiter tries again.
+        let case = self.reads.store.case(&self.key.0, self.key.1).await?;
+        *last = Some(LastRead {
+            started,
+            case: case.clone(),
+        });
+        Ok(case)
+    }
+}
+
+impl Drop for CaseReader {
+    fn drop(&mut self) {
+        let mut slots = self.reads.slots.lock().expect("slot map lock poisoned");
+        // Readers are only created under this lock, so nobody can revive the slot meanwhile.
+        if Arc::strong_count(&self.slot) == 1 {
+            slots.remove(&self.key);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
