@@ -22,6 +22,8 @@ pub(crate) struct Outcome {
     pub(crate) ok: u64,
     /// Errors or wrong cases.
     pub(crate) bad: u64,
+    /// What the first bad answer was, so a failed verification says why.
+    pub(crate) first_bad: Option<String>,
     pub(crate) latencies: Vec<Duration>,
     pub(crate) window: Duration,
     pub(crate) cpu_us: u64,
@@ -77,7 +79,17 @@ pub(crate) async fn get_case_loop(
                         {
                             out.ok += 1;
                         }
-                        _ => out.bad += 1,
+                        other => {
+                            out.bad += 1;
+                            if out.first_bad.is_none() {
+                                out.first_bad = Some(match other {
+                                    Ok(_) => format!("wrong case for {scan_ref}"),
+                                    Err(status) => {
+                                        format!("{:?}: {}", status.code(), status.message())
+                                    }
+                                });
+                            }
+                        }
                     }
                     let done = Instant::now();
                     if sent >= from && done <= until {
@@ -101,6 +113,7 @@ pub(crate) async fn get_case_loop(
         let out = w.await?;
         total.ok += out.ok;
         total.bad += out.bad;
+        total.first_bad = total.first_bad.or(out.first_bad);
         total.latencies.extend(out.latencies);
     }
     Ok(total)

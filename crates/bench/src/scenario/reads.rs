@@ -52,6 +52,14 @@ pub(super) async fn get_case(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
             peer.pid(),
         )
         .await?;
+        for (who, o) in [("service", &out), ("peer", &peer_out)] {
+            if let Some(bad) = &o.first_bad {
+                eprintln!(
+                    "  get-case {label}: {who} answered {} bad, first: {bad}",
+                    o.bad
+                );
+            }
+        }
         let mut lat = out.latencies.clone();
         let mut row = Row::new(
             "get-case",
