@@ -168,13 +168,9 @@ pub(crate) async fn closed_loop(
             out
         }));
     }
-    tokio::time::sleep_until(from.into()).await;
-    let cpu0 = crate::machine::cpu_us(pid);
-    tokio::time::sleep_until(until.into()).await;
-    let cpu1 = crate::machine::cpu_us(pid);
     let mut total = Outcome {
         window: measure,
-        cpu_us: cpu1.saturating_sub(cpu0),
+        cpu_us: crate::machine::cpu_us_during(pid, from, until).await,
         ..Outcome::default()
     };
     for w in workers {

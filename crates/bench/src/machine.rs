@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
@@ -74,6 +74,15 @@ pub(crate) fn cpu_us(pid: u32) -> u64 {
         .ok()
         .and_then(|s| stat_ticks(&s))
         .map_or(0, |t| t * 1_000_000 / TICKS_PER_SECOND)
+}
+
+/// CPU time a process uses between `from` and `until` (the measurement window of a load run),
+/// in microseconds; waits until `until`.
+pub(crate) async fn cpu_us_during(pid: u32, from: Instant, until: Instant) -> u64 {
+    tokio::time::sleep_until(from.into()).await;
+    let start = cpu_us(pid);
+    tokio::time::sleep_until(until.into()).await;
+    cpu_us(pid).saturating_sub(start)
 }
 
 /// Resident memory of a process in bytes.
