@@ -12,7 +12,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use verdict_bus::{Hub, LocalBus, RedisBus, Resync};
 use verdict_domain::{CaseStore, ChangeBus, SignatureVerifier};
-use verdict_store::{SeaStore, StoreOptions};
+use verdict_store::SeaStore;
 
 use crate::Config;
 
@@ -67,11 +67,7 @@ impl App {
             SignatureVerifier::new(config.webhook_keys())
         };
 
-        let options = StoreOptions {
-            max_connections: config.database.db_max_connections,
-            ..StoreOptions::default()
-        };
-        let store = Arc::new(SeaStore::connect(&config.database.database_url, options).await?);
+        let store = Arc::new(config.database.connect().await?);
         if config.migrate_on_start {
             store.migrate().await?;
         }

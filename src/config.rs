@@ -24,6 +24,18 @@ pub struct DatabaseConfig {
     pub db_max_connections: u32,
 }
 
+impl DatabaseConfig {
+    /// Opens the configured database with the configured pool size: one way for `serve`,
+    /// `migrate` and `quarantine` alike.
+    pub async fn connect(&self) -> Result<verdict_store::SeaStore, verdict_store::Error> {
+        let options = verdict_store::StoreOptions {
+            max_connections: self.db_max_connections,
+            ..verdict_store::StoreOptions::default()
+        };
+        verdict_store::SeaStore::connect(&self.database_url, options).await
+    }
+}
+
 /// Everything `verdict serve` needs.
 #[derive(Debug, Clone, Args)]
 pub struct Config {

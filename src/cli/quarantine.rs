@@ -5,7 +5,7 @@ use anyhow::Context;
 use clap::Subcommand;
 use serde_json::json;
 use verdict_domain::{CaseStore, EventType, NewDelivery, Payload};
-use verdict_store::{SeaStore, StoreOptions};
+use verdict_store::SeaStore;
 
 use crate::config::DatabaseConfig;
 
@@ -31,13 +31,7 @@ pub enum QuarantineCommand {
 }
 
 async fn open(db: &DatabaseConfig) -> anyhow::Result<SeaStore> {
-    let options = StoreOptions {
-        max_connections: db.db_max_connections,
-        ..StoreOptions::default()
-    };
-    SeaStore::connect(&db.database_url, options)
-        .await
-        .context("could not open the database")
+    db.connect().await.context("could not open the database")
 }
 
 /// Runs a quarantine subcommand.

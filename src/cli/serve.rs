@@ -3,7 +3,6 @@
 use anyhow::Context;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
-use verdict_store::{SeaStore, StoreOptions};
 use verdict_telemetry::TelemetryConfig;
 
 use crate::App;
@@ -35,13 +34,7 @@ pub(super) async fn run(config: Config) -> anyhow::Result<()> {
 
 /// Applies migrations to the configured database.
 pub(super) async fn migrate(db: DatabaseConfig) -> anyhow::Result<()> {
-    let options = StoreOptions {
-        max_connections: db.db_max_connections,
-        ..StoreOptions::default()
-    };
-    let store = SeaStore::connect(&db.database_url, options)
-        .await
-        .context("could not open the database")?;
+    let store = db.connect().await.context("could not open the database")?;
     store.migrate().await.context("migration failed")?;
     eprintln!("migrations applied");
     Ok(())
