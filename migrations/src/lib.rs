@@ -17,6 +17,11 @@ mod m20261126_000003_create_deliveries;
 mod m20261126_000004_create_case_changes;
 mod m20261126_000005_create_feed_counter;
 mod m20261126_000006_create_quarantine;
+mod m20261129_000001_add_delivery_content_hash;
+mod m20261129_000002_add_quarantine_fingerprint;
+mod m20261129_000003_add_case_decisive_at;
+
+mod fingerprint_2026_11;
 
 /// Applies and rolls back Verdict's migrations (`Migrator::up(&db, None)`).
 #[derive(Debug)]
@@ -32,6 +37,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000004_create_case_changes::Migration),
             Box::new(m20261126_000005_create_feed_counter::Migration),
             Box::new(m20261126_000006_create_quarantine::Migration),
+            Box::new(m20261129_000001_add_delivery_content_hash::Migration),
+            Box::new(m20261129_000002_add_quarantine_fingerprint::Migration),
+            Box::new(m20261129_000003_add_case_decisive_at::Migration),
         ]
     }
 }
