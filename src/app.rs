@@ -10,11 +10,12 @@ use std::sync::Arc;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
-use verdict_bus::{Hub, LocalBus, RedisBus, Resync};
+use verdict_bus::{Hub, Resync};
 use verdict_domain::{CaseStore, ChangeBus, SignatureVerifier};
 use verdict_store::SeaStore;
 
 use crate::Config;
+use crate::config::Bus;
 
 /// Why the app could not start or stopped badly.
 #[derive(Debug, thiserror::Error)]
@@ -74,16 +75,10 @@ impl App {
 
         let shutdown = CancellationToken::new();
         let hub = Hub::new();
-        let (bus, redis_link): (Arc<dyn ChangeBus>, _) = match &config.redis_url {
-            Some(url) => {
-                let bus =
-                    RedisBus::connect(url, &config.redis_channel, hub.clone(), shutdown.clone())
-                        .await?;
-                let link = bus.link();
-                (Arc::new(bus), Some(link))
-            }
-            None => (Arc::new(LocalBus::new(hub.clone())), None),
-        };
+        let Bus {
+            publisher: bus,
+            link: redis_link,
+        } = config.bus.connect(hub.clone(), shutdown.clone()).await?;
 
         let http = bind(config.http_addr).await?;
         let grpc = bind(config.grpc_addr).await?;

@@ -2,10 +2,15 @@
 //! `verdict serve --help` documents every variable.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
 use secrecy::{ExposeSecret, SecretString};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use verdict_bus::{Hub, LocalBus, RedisBus};
+use verdict_domain::ChangeBus;
 use verdict_telemetry::LogFormat;
 
 /// Where the database lives.
@@ -36,6 +41,57 @@ impl DatabaseConfig {
     }
 }
 
+/// How replicas tell each other about changes.
+#[derive(Debug, Clone, Args)]
+pub struct BusConfig {
+    /// Redis URL for change notifications between replicas; unset means an in-process hub.
+    #[arg(long, env = "VERDICT_REDIS_URL")]
+    pub redis_url: Option<String>,
+
+    /// Redis pub/sub channel shared by all replicas of one deployment.
+    #[arg(
+        long,
+        env = "VERDICT_REDIS_CHANNEL",
+        default_value = "verdict.case-changes"
+    )]
+    pub redis_channel: String,
+}
+
+/// A connected change bus, from [`BusConfig::connect`].
+#[derive(Debug)]
+pub struct Bus {
+    /// Where changes are published: this process's hub, and Redis when configured.
+    pub publisher: Arc<dyn ChangeBus>,
+    /// Whether the Redis subscription is up (`None` without Redis), for the resync's pace.
+    pub link: Option<watch::Receiver<bool>>,
+}
+
+impl BusConfig {
+    /// The configured bus over `hub`: one way for `serve` and for `quarantine reprocess`, whose
+    /// changes must reach the watchers of every replica too. With Redis, a subscriber task runs
+    /// until `shutdown` is cancelled.
+    pub async fn connect(
+        &self,
+        hub: Arc<Hub>,
+        shutdown: CancellationToken,
+    ) -> Result<Bus, verdict_bus::Error> {
+        Ok(match &self.redis_url {
+            Some(url) => {
+                let bus = RedisBus::connect(url, &self.redis_channel, hub, shutdown).await?;
+                let link = Some(bus.link());
+                Bus {
+                    publisher: Arc::new(bus),
+                    link,
+                }
+            }
+            None => Bus {
+                publisher: Arc::new(LocalBus::new(hub)),
+                link: None,
+            },
+        })
+    }
+}
+
 /// Everything `verdict serve` needs.
 #[derive(Debug, Clone, Args)]
 pub struct Config {
@@ -54,17 +110,8 @@ pub struct Config {
     #[arg(long, env = "VERDICT_MIGRATE_ON_START", default_value_t = true, action = clap::ArgAction::Set)]
     pub migrate_on_start: bool,
 
-    /// Redis URL for change notifications between replicas; unset means an in-process hub.
-    #[arg(long, env = "VERDICT_REDIS_URL")]
-    pub redis_url: Option<String>,
-
-    /// Redis pub/sub channel shared by all replicas of one deployment.
-    #[arg(
-        long,
-        env = "VERDICT_REDIS_CHANNEL",
-        default_value = "verdict.case-changes"
-    )]
-    pub redis_channel: String,
+    #[command(flatten)]
+    pub bus: BusConfig,
 
     /// iDenfy webhook signing keys, comma-separated: several keys allow rotation.
     #[arg(long, env = "VERDICT_WEBHOOK_SECRET", hide_env_values = true, value_parser = parse_secret)]
@@ -201,7 +248,8 @@ mod tests {
         assert_eq!(c.database.database_url, "sqlite://verdict.db?mode=rwc");
         assert_eq!(c.write_timeout, Duration::from_secs(5));
         assert_eq!(c.max_body_bytes, 4 * 1024 * 1024);
-        assert!(c.redis_url.is_none());
+        assert!(c.bus.redis_url.is_none());
+        assert_eq!(c.bus.redis_channel, "verdict.case-changes");
         assert!(c.migrate_on_start);
     }
 

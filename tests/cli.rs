@@ -2,6 +2,7 @@
 
 use std::process::Command;
 
+use verdict_domain::event::UnknownEventType;
 use verdict_domain::{CaseStore, NewQuarantine};
 use verdict_store::{SeaStore, StoreOptions};
 use verdict_testkit::payloads::{self, webhook};
@@ -72,7 +73,8 @@ async fn quarantined_delivery_is_recorded_by_reprocess(backend: Backend) {
         .quarantine(NewQuarantine {
             event_type: Some("IDENTIFICATION_MANUAL_FINISHED".into()),
             body: body.into(),
-            reason: "unknown event type".into(),
+            // What a version that did not know MANUAL_FINISHED yet would have said.
+            reason: UnknownEventType("IDENTIFICATION_MANUAL_FINISHED".into()).into(),
             received_at: chrono::Utc::now(),
             traceparent: None,
         })
@@ -82,7 +84,7 @@ async fn quarantined_delivery_is_recorded_by_reprocess(backend: Backend) {
         .quarantine(NewQuarantine {
             event_type: Some("IDENTIFICATION_FROM_THE_FUTURE".into()),
             body: webhook(&payloads::scan_ref()).build().into(),
-            reason: "unknown event type".into(),
+            reason: UnknownEventType("IDENTIFICATION_FROM_THE_FUTURE".into()).into(),
             received_at: chrono::Utc::now(),
             traceparent: None,
         })

@@ -80,6 +80,7 @@ async fn lost_notification_is_caught_by_the_periodic_re_read() {
             body: body.into(),
             received_at: chrono::Utc::now(),
             traceparent: None,
+            releases: None,
         })
         .await
         .unwrap();

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use chrono::Utc;
 use serde_json::json;
+use verdict_domain::event::UnknownEventType;
 use verdict_domain::{
-    CaseQuery, CaseStore, Cursor, Decision, EventType, NewDelivery, NewQuarantine, Outcome,
-    Payload, Recorded,
+    Case, CaseQuery, CaseStore, Cursor, Decision, ErrorKind, EventType, Fingerprint, NewDelivery,
+    NewQuarantine, Outcome, Payload, QuarantineReason, Recorded,
 };
 use verdict_store::migration::{Migrator, MigratorTrait};
 use verdict_store::{SeaStore, StoreOptions};
@@ -43,6 +44,7 @@ fn delivery(event: EventType, body: Vec<u8>) -> NewDelivery {
         body: body.into(),
         received_at: Utc::now(),
         traceparent: Some(TRACEPARENT.to_owned()),
+        releases: None,
     }
 }
 
@@ -50,6 +52,24 @@ async fn record(store: &SeaStore, event: EventType, body: Vec<u8>) -> Recorded {
     within("record", store.record(delivery(event, body)))
         .await
         .expect("record")
+}
+
+/// The outcome, the case's revision after it and the feed position of an applied change.
+fn summary(recorded: &Recorded) -> (&'static str, Option<u64>, Option<Cursor>) {
+    let position = match recorded {
+        Recorded::Applied { position, .. } => Some(*position),
+        _ => None,
+    };
+    (
+        recorded.label(),
+        recorded.case().map(|case| case.revision),
+        position,
+    )
+}
+
+/// The case after a recorded delivery.
+fn case_of(recorded: &Recorded) -> &Case {
+    recorded.case().expect("a recorded delivery has a case")
 }
 
 /// A final APPROVED (or other) manual review of `scan_ref`.
@@ -81,7 +101,7 @@ async fn migrations_go_up_down_and_up_again(backend: Backend) {
     assert_eq!(store.feed_head().await.unwrap(), Cursor::START);
     let scan_ref = payloads::scan_ref();
     let recorded = record(&store, EventType::AutoFinished, webhook(&scan_ref).build()).await;
-    assert_eq!(recorded.position, Some(Cursor(1)));
+    assert_eq!(summary(&recorded), ("applied", Some(1), Some(Cursor(1))));
 }
 
 async fn recorded_case_reads_back_with_person_only_on_request(backend: Backend) {
@@ -95,9 +115,7 @@ async fn recorded_case_reads_back_with_person_only_on_request(backend: Backend) 
         .build();
 
     let first = record(&store, EventType::AutoFinished, body).await;
-    assert_eq!(first.outcome, Outcome::Applied);
-    assert_eq!(first.case.revision, 1);
-    assert_eq!(first.position, Some(Cursor(1)));
+    assert_eq!(summary(&first), ("applied", Some(1), Some(Cursor(1))));
 
     let case = store.case(&scan_ref, false).await.unwrap().expect("stored");
     assert_eq!(case.revision, 1);
@@ -124,9 +142,7 @@ async fn recorded_case_reads_back_with_person_only_on_request(backend: Backend) 
         .final_(true)
         .build();
     let second = record(&store, EventType::ManualFinished, body).await;
-    assert_eq!(second.outcome, Outcome::Applied);
-    assert_eq!(second.case.revision, 2);
-    assert_eq!(second.position, Some(Cursor(2)));
+    assert_eq!(summary(&second), ("applied", Some(2), Some(Cursor(2))));
 
     let case = store.case(&scan_ref, false).await.unwrap().expect("stored");
     assert_eq!(case.decision, Decision::Approved);
@@ -136,7 +152,7 @@ async fn recorded_case_reads_back_with_person_only_on_request(backend: Backend) 
     // Timestamps survive the round trip at least to the microsecond on both backends.
     assert_eq!(
         case.created_at.timestamp_micros(),
-        first.case.created_at.timestamp_micros()
+        case_of(&first).created_at.timestamp_micros()
     );
 
     let latest = store
@@ -179,14 +195,26 @@ async fn duplicate_delivery_does_not_bump_revision(backend: Backend) {
 
     record(&store, EventType::AutoFinished, body.clone()).await;
     let again = record(&store, EventType::AutoFinished, body.clone()).await;
-    assert_eq!(again.outcome, Outcome::Duplicate);
-    assert_eq!(again.case.revision, 1);
-    assert_eq!(again.position, None);
+    assert_eq!(summary(&again), ("duplicate", Some(1), None));
 
-    // The same body under another event type is a different delivery.
-    let legacy = record(&store, EventType::Legacy, body).await;
-    assert_eq!(legacy.outcome, Outcome::Applied);
-    assert_eq!(legacy.case.revision, 2);
+    // The same bytes under another header are the same delivery (rule 1a): the header is not
+    // signed, so it cannot turn them into a final result.
+    let forged = record(&store, EventType::ManualFinished, body.clone()).await;
+    assert_eq!(summary(&forged), ("duplicate", Some(1), None));
+    assert!(!case_of(&forged).is_final);
+
+    // A resend with re-signed file links under the same header is one too (rule 1b)...
+    let resent = |signature: &str| {
+        let url = format!("https://s3.example/front.png?Signature={signature}");
+        webhook(&scan_ref)
+            .field("fileUrls", json!({"FRONT": url}))
+            .build()
+    };
+    let resend = record(&store, EventType::AutoFinished, resent("new")).await;
+    assert_eq!(summary(&resend), ("duplicate", Some(1), None));
+    // ...but not under another header: those are new bytes, judged on their own.
+    let legacy = record(&store, EventType::Legacy, resent("other")).await;
+    assert_eq!(summary(&legacy), ("applied", Some(2), Some(Cursor(2))));
 
     let outcomes: Vec<_> = store
         .history(&scan_ref)
@@ -199,6 +227,8 @@ async fn duplicate_delivery_does_not_bump_revision(backend: Backend) {
         outcomes,
         [
             (Outcome::Applied, 1),
+            (Outcome::Duplicate, 1),
+            (Outcome::Duplicate, 1),
             (Outcome::Duplicate, 1),
             (Outcome::Applied, 2)
         ]
@@ -219,14 +249,14 @@ async fn late_preliminary_result_after_final_is_stale(backend: Backend) {
     .await;
 
     let late = record(&store, EventType::AutoFinished, webhook(&scan_ref).build()).await;
-    assert_eq!(late.outcome, Outcome::Stale);
-    assert_eq!(late.position, None);
+    assert_eq!(summary(&late), ("stale", Some(1), None));
     let case = store.case(&scan_ref, false).await.unwrap().unwrap();
     assert_eq!((case.decision, case.revision), (Decision::Denied, 1));
 
     // A resubmission reopens the case even after the final result.
-    let reopened = record(&store, EventType::Resubmitted, webhook(&scan_ref).build()).await;
-    assert_eq!(reopened.outcome, Outcome::Applied);
+    let resubmission = webhook(&scan_ref).overall("ACTIVE").build();
+    let reopened = record(&store, EventType::Resubmitted, resubmission).await;
+    assert_eq!(summary(&reopened).0, "applied");
     let case = store.case(&scan_ref, false).await.unwrap().unwrap();
     assert_eq!(
         (case.decision, case.is_final, case.revision),
@@ -371,7 +401,8 @@ async fn changes_after_is_ordered_and_filters_finals(backend: Backend) {
     record(&store, EventType::AutoFinished, webhook(&b).build()).await; // 2
     record(&store, EventType::AutoFinished, webhook(&a).build()).await; // duplicate, no change
     record(&store, EventType::ManualFinished, manual(&a, "APPROVED")).await; // 3, final
-    record(&store, EventType::Cancelled, webhook(&b).build()).await; // 4, final
+    let cancellation = webhook(&b).overall("ACTIVE").build();
+    record(&store, EventType::Cancelled, cancellation).await; // 4, final
 
     let all = store
         .changes_after(Cursor::START, 100, false, false)
@@ -467,22 +498,24 @@ async fn quarantine_round_trip(backend: Backend) {
     let Some(Fixture { store, _db }) = fixture(backend).await else {
         return;
     };
-    let item = |event_type: Option<&str>, body: &[u8], reason: &str| NewQuarantine {
+    let item = |event_type: Option<&str>, body: &[u8], reason: QuarantineReason| NewQuarantine {
         event_type: event_type.map(str::to_owned),
         body: body.to_vec().into(),
-        reason: reason.to_owned(),
+        reason,
         received_at: Utc::now(),
         traceparent: Some(TRACEPARENT.to_owned()),
     };
+    let not_json = Payload::parse(b"not json").unwrap_err();
     let first = store
-        .quarantine(item(None, b"not json \xff", "body is not a JSON object"))
+        .quarantine(item(None, b"not json \xff", not_json.into()))
         .await
         .unwrap();
+    let unknown = UnknownEventType("IDENTIFICATION_NEW_THING".into());
     let second = store
         .quarantine(item(
             Some("IDENTIFICATION_NEW_THING"),
-            b"{}",
-            "unknown event type",
+            br#"{"scanRef":"s"}"#,
+            unknown.into(),
         ))
         .await
         .unwrap();
@@ -493,20 +526,230 @@ async fn quarantine_round_trip(backend: Backend) {
     assert_eq!(pending[0].id, first);
     assert_eq!(&pending[0].body[..], b"not json \xff");
     assert_eq!(pending[0].event_type, None);
-    assert_eq!(pending[0].reason, "body is not a JSON object");
+    assert!(pending[0].reason.starts_with("body is not a JSON object: "));
+    assert_eq!(pending[0].reason_kind.as_deref(), Some("unparseable"));
     assert_eq!(pending[0].traceparent.as_deref(), Some(TRACEPARENT));
     assert_eq!(
         pending[1].event_type.as_deref(),
         Some("IDENTIFICATION_NEW_THING")
     );
+    assert_eq!(
+        pending[1].reason,
+        r#"unknown event type "IDENTIFICATION_NEW_THING""#
+    );
+    assert_eq!(
+        pending[1].reason_kind.as_deref(),
+        Some("unknown_event_type")
+    );
     assert_eq!(store.quarantined(1).await.unwrap().len(), 1);
-
-    store.release_quarantined(first).await.unwrap();
-    store.release_quarantined(first).await.unwrap(); // idempotent
-    let pending = store.quarantined(10).await.unwrap();
-    let ids: Vec<i64> = pending.iter().map(|q| q.id).collect();
-    assert_eq!(ids, [second]);
     store.ping().await.unwrap();
+}
+
+/// A reprocess records its item and releases it in one transaction, once: a second reprocess
+/// of the same item, even a concurrent one, finds it released and writes nothing.
+async fn reprocess_records_and_releases_an_item_exactly_once(backend: Backend) {
+    let Some(Fixture { store, _db }) = fixture(backend).await else {
+        return;
+    };
+    let store = Arc::new(store);
+    let scan_ref = payloads::scan_ref();
+    let body = manual(&scan_ref, "APPROVED");
+    let id = store
+        .quarantine(NewQuarantine {
+            event_type: Some("IDENTIFICATION_MANUAL_FINISHED".into()),
+            body: body.clone().into(),
+            reason: UnknownEventType("IDENTIFICATION_MANUAL_FINISHED".into()).into(),
+            received_at: Utc::now(),
+            traceparent: None,
+        })
+        .await
+        .unwrap();
+    let item = store.quarantined(10).await.unwrap().remove(0);
+    let reprocess = || {
+        let store = Arc::clone(&store);
+        let delivery = NewDelivery {
+            received_at: item.received_at,
+            releases: Some(id),
+            ..delivery(EventType::ManualFinished, body.clone())
+        };
+        tokio::spawn(async move { store.record(delivery).await })
+    };
+    let (a, b) = within("two reprocesses", async {
+        let (a, b) = (reprocess(), reprocess());
+        (a.await.unwrap(), b.await.unwrap())
+    })
+    .await;
+    let (done, refused) = match (a, b) {
+        (Ok(done), Err(refused)) | (Err(refused), Ok(done)) => (done, refused),
+        other => panic!("exactly one reprocess may record the item: {other:?}"),
+    };
+    assert_eq!(summary(&done), ("applied", Some(1), Some(Cursor(1))));
+    assert_eq!(refused.kind(), ErrorKind::NotFound);
+    assert!(store.quarantined(10).await.unwrap().is_empty(), "released");
+    assert_eq!(store.history(&scan_ref).await.unwrap().len(), 1);
+}
+
+/// What the state machine quarantines is written to the quarantine in the record transaction,
+/// and no case row is left behind for a case that did not exist; bytes waiting there make a
+/// replay under another header a duplicate, which creates no case either.
+async fn machine_quarantine_and_replays_of_it_leave_no_case(backend: Backend) {
+    let Some(Fixture { store, _db }) = fixture(backend).await else {
+        return;
+    };
+    let scan_ref = payloads::scan_ref();
+    let contradicting = webhook(&scan_ref).overall("APPROVED").final_(false).build();
+    let recorded = record(&store, EventType::ManualFinished, contradicting.clone()).await;
+    let Recorded::Quarantined { id, reason } = recorded else {
+        panic!("{recorded:?}")
+    };
+    assert_eq!(reason.kind(), "header_body_mismatch");
+    let pending = store.quarantined(10).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].id, id);
+    assert_eq!(
+        pending[0].reason_kind.as_deref(),
+        Some("header_body_mismatch")
+    );
+    assert_eq!(
+        pending[0].event_type.as_deref(),
+        Some("IDENTIFICATION_MANUAL_FINISHED")
+    );
+    assert_eq!(&pending[0].body[..], &contradicting[..]);
+    assert!(
+        store.case(&scan_ref, true).await.unwrap().is_none(),
+        "no case, no placeholder"
+    );
+
+    for forged in [EventType::Cancelled, EventType::AutoFinished] {
+        let replay = record(&store, forged, contradicting.clone()).await;
+        assert_eq!(summary(&replay), ("duplicate", None, None), "{forged}");
+        assert!(
+            store.case(&scan_ref, true).await.unwrap().is_none(),
+            "{forged}"
+        );
+    }
+    // The replays are kept: every delivery stays recognisable, revision 0 meaning "no case".
+    let history: Vec<_> = store
+        .history(&scan_ref)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| (e.event_type.clone(), e.outcome, e.revision))
+        .collect();
+    assert_eq!(
+        history,
+        [
+            ("IDENTIFICATION_CANCELLED".to_owned(), Outcome::Duplicate, 0),
+            (
+                "IDENTIFICATION_AUTO_FINISHED".to_owned(),
+                Outcome::Duplicate,
+                0
+            ),
+        ]
+    );
+    assert_eq!(store.feed_head().await.unwrap(), Cursor::START);
+}
+
+/// Rows written before the 2026-11-29 migrations keep working: their hashes and the cases'
+/// decisive time are filled in from what is stored, so a resend of an old delivery is still
+/// recognised and a delayed delivery is still judged against the old decision.
+async fn migrations_fill_in_what_earlier_rows_lack(backend: Backend) {
+    use verdict_store::migration::sea_orm::{ConnectionTrait, Statement};
+
+    let Some(db) = TestDatabase::new(backend).await else {
+        return;
+    };
+    let store = SeaStore::connect(db.url(), StoreOptions::default())
+        .await
+        .unwrap();
+    let conn = store.connection();
+    // The first release's schema, and rows as it wrote them.
+    within("first release", Migrator::up(conn, Some(6)))
+        .await
+        .unwrap();
+    let scan_ref = payloads::scan_ref();
+    let body =
+        String::from_utf8(webhook(&scan_ref).overall("DENIED").final_(true).build()).unwrap();
+    let decided_at = "2026-01-02 03:04:05+00:00";
+    let sql = format!(
+        "INSERT INTO cases (scan_ref, client_id, decision, is_final, overall_status, \
+           last_event_type, revision, fraud_tags, mismatch_tags, suspicion_reasons, created_at, \
+           updated_at, finalized_at, last_position) \
+         VALUES ('{scan_ref}', 'client-1', 'DENIED', TRUE, 'DENIED', \
+           'IDENTIFICATION_MANUAL_FINISHED', 1, '[]', '[]', '[]', '{decided_at}', '{decided_at}', \
+           '{decided_at}', 0);\
+         INSERT INTO deliveries (scan_ref, event_type, body, body_sha256, outcome, is_final, \
+           revision, overall_status, received_at) \
+         VALUES ('{scan_ref}', 'IDENTIFICATION_MANUAL_FINISHED', {body}, '{sha}', 'applied', \
+           TRUE, 1, 'DENIED', '{decided_at}');\
+         INSERT INTO quarantine (event_type, body, reason, received_at) \
+         VALUES ('IDENTIFICATION_NEW', {body}, 'unknown event type \"IDENTIFICATION_NEW\"', \
+           '{decided_at}');",
+        body = blob_literal(backend, body.as_bytes()),
+        sha = Fingerprint::of(body.as_bytes()).body_sha256,
+    );
+    for statement in sql.split(';').filter(|s| !s.trim().is_empty()) {
+        conn.execute_raw(Statement::from_string(
+            conn.get_database_backend(),
+            statement,
+        ))
+        .await
+        .unwrap();
+    }
+
+    within("the new migrations", store.migrate()).await.unwrap();
+
+    let fingerprint = Fingerprint::of(body.as_bytes());
+    let row = conn
+        .query_one_raw(Statement::from_string(
+            conn.get_database_backend(),
+            "SELECT d.content_sha256, q.body_sha256, q.content_sha256, q.reason_kind \
+             FROM deliveries d, quarantine q",
+        ))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = |i: usize| row.try_get_by_index::<Option<String>>(i).unwrap();
+    assert_eq!(
+        text(0).as_deref(),
+        Some(fingerprint.content_sha256.as_str())
+    );
+    assert_eq!(text(1).as_deref(), Some(fingerprint.body_sha256.as_str()));
+    assert_eq!(
+        text(2).as_deref(),
+        Some(fingerprint.content_sha256.as_str())
+    );
+    assert_eq!(text(3).as_deref(), Some("unknown_event_type"));
+
+    // A resend of the old final with new file links is recognised (rule 1b)...
+    let resent = webhook(&scan_ref)
+        .overall("DENIED")
+        .final_(true)
+        .field(
+            "fileUrls",
+            json!({"FACE": "https://s3.example/face.png?Signature=new"}),
+        )
+        .build();
+    let resend = record(&store, EventType::ManualFinished, resent).await;
+    assert_eq!(summary(&resend), ("duplicate", Some(1), None));
+    // ...and a delivery that arrived before the old decision cannot override it.
+    let before = webhook(&scan_ref).overall("APPROVED").final_(true).build();
+    let early = NewDelivery {
+        received_at: "2026-01-01T00:00:00Z".parse().unwrap(),
+        ..delivery(EventType::ManualFinished, before)
+    };
+    let early = within("record", store.record(early)).await.unwrap();
+    assert_eq!(summary(&early), ("stale", Some(1), None));
+    assert_eq!(case_of(&early).decision, Decision::Denied);
+}
+
+/// A byte string as a SQL literal of the backend's blob type.
+fn blob_literal(backend: Backend, bytes: &[u8]) -> String {
+    let hex: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+    match backend {
+        Backend::Sqlite => format!("X'{hex}'"),
+        Backend::Postgres => format!("'\\x{hex}'::bytea"),
+    }
 }
 
 const TASKS: u64 = 8;
@@ -520,6 +763,9 @@ async fn concurrent_deliveries_get_gap_free_revisions_and_positions(backend: Bac
     };
     let store = Arc::new(store);
     let scan_ref = payloads::scan_ref();
+    // Deliveries that arrived at the same instant: none is older than another, so each applies
+    // whatever order the writers commit in.
+    let arrived = Utc::now();
     let tasks: Vec<_> = (0..TASKS)
         .map(|task| {
             let store = Arc::clone(&store);
@@ -531,8 +777,12 @@ async fn concurrent_deliveries_get_gap_free_revisions_and_positions(backend: Bac
                     let body = webhook(&scan_ref)
                         .field("seq", json!(task * PER_TASK + i))
                         .build();
+                    let delivery = NewDelivery {
+                        received_at: arrived,
+                        ..delivery(EventType::AutoFinished, body)
+                    };
                     let r = store
-                        .record(delivery(EventType::AutoFinished, body))
+                        .record(delivery)
                         .await
                         .expect("record under contention");
                     recorded.push(r);
@@ -547,15 +797,15 @@ async fn concurrent_deliveries_get_gap_free_revisions_and_positions(backend: Bac
     }
     let n = TASKS * PER_TASK;
     assert_eq!(recorded.len() as u64, n);
-    assert!(recorded.iter().all(|r| r.outcome == Outcome::Applied));
+    assert!(recorded.iter().all(|r| r.label() == "applied"));
 
-    let revisions: BTreeSet<u64> = recorded.iter().map(|r| r.case.revision).collect();
+    let revisions: BTreeSet<u64> = recorded.iter().map(|r| case_of(r).revision).collect();
     assert_eq!(
         revisions,
         (1..=n).collect(),
         "revisions are exactly 1..=N, no repeats"
     );
-    let positions: BTreeSet<u64> = recorded.iter().map(|r| r.position.unwrap().0).collect();
+    let positions: BTreeSet<u64> = recorded.iter().map(|r| summary(r).2.unwrap().0).collect();
     assert_eq!(
         positions,
         (1..=n).collect(),
@@ -563,7 +813,7 @@ async fn concurrent_deliveries_get_gap_free_revisions_and_positions(backend: Bac
     );
     for r in &recorded {
         // One case only, so its feed position equals its revision.
-        assert_eq!(r.position, Some(Cursor(r.case.revision)));
+        assert_eq!(summary(r).2, Some(Cursor(case_of(r).revision)));
     }
 
     let feed = store
@@ -591,6 +841,8 @@ async fn feed_reader_never_skips_a_late_commit(backend: Backend) {
         return;
     };
     let store = Arc::new(store);
+    // One arrival time for all, as above: every delivery applies.
+    let arrived = Utc::now();
     let writers: Vec<_> = (0..TASKS)
         .map(|task| {
             let store = Arc::clone(&store);
@@ -601,8 +853,12 @@ async fn feed_reader_never_skips_a_late_commit(backend: Backend) {
                     let body = webhook(&scan_ref)
                         .field("seq", json!(task * PER_TASK + i))
                         .build();
+                    let delivery = NewDelivery {
+                        received_at: arrived,
+                        ..delivery(EventType::AutoFinished, body)
+                    };
                     store
-                        .record(delivery(EventType::AutoFinished, body))
+                        .record(delivery)
                         .await
                         .expect("record under contention");
                 }
@@ -654,7 +910,7 @@ async fn feed_reader_never_skips_a_late_commit(backend: Backend) {
 }
 
 #[tokio::test]
-async fn sqlite_connections_use_wal_busy_timeout_normal_sync_and_foreign_keys() {
+async fn sqlite_connections_use_wal_busy_timeout_full_sync_and_foreign_keys() {
     use verdict_store::migration::sea_orm::{ConnectionTrait, Statement};
 
     let Fixture { store, _db } = fixture(Backend::Sqlite)
@@ -687,7 +943,8 @@ async fn sqlite_connections_use_wal_busy_timeout_normal_sync_and_foreign_keys() 
         [
             ("journal_mode", "wal".to_owned()),
             ("busy_timeout", "5000".to_owned()),
-            ("synchronous", "1".to_owned()), // NORMAL
+            // FULL: an acknowledged webhook survives power loss.
+            ("synchronous", "2".to_owned()),
             ("foreign_keys", "1".to_owned()),
         ]
     );
@@ -702,6 +959,9 @@ on_every_backend!(
     changes_after_is_ordered_and_filters_finals,
     revisions_reports_current_revisions_of_known_cases,
     quarantine_round_trip,
+    reprocess_records_and_releases_an_item_exactly_once,
+    machine_quarantine_and_replays_of_it_leave_no_case,
+    migrations_fill_in_what_earlier_rows_lack,
     concurrent_deliveries_get_gap_free_revisions_and_positions,
     feed_reader_never_skips_a_late_commit,
 );

@@ -1,13 +1,20 @@
 //! `verdict quarantine`: deliveries that were signed but could not be used (an unknown event
-//! type, a body we could not parse) wait here until a newer Verdict can take them.
+//! type, a body that is not a JSON object or names no valid case, a header the body
+//! contradicts, a final result with no decision) wait here until a newer Verdict, or an
+//! operator who fixed the cause, can take them.
+
+use std::sync::Arc;
 
 use anyhow::Context;
 use clap::Subcommand;
 use serde_json::json;
-use verdict_domain::{CaseStore, EventType, NewDelivery, Payload};
+use tokio_util::sync::CancellationToken;
+use verdict_bus::Hub;
+use verdict_domain::{CaseStore, ErrorKind, Recorded};
+use verdict_ingest::Ingest;
 use verdict_store::SeaStore;
 
-use crate::config::DatabaseConfig;
+use crate::config::{BusConfig, DatabaseConfig};
 
 /// Quarantine subcommands.
 #[derive(Debug, Subcommand)]
@@ -20,10 +27,14 @@ pub enum QuarantineCommand {
         #[arg(long, default_value_t = 100)]
         limit: u32,
     },
-    /// Try every waiting delivery again; those that now parse are recorded and released.
+    /// Ingest every waiting delivery again, as of its original arrival, exactly as a webhook is
+    /// ingested; those that are now usable are recorded (and published, so watchers on every
+    /// replica see the change) and released, the others wait on with their current reason.
     Reprocess {
         #[command(flatten)]
         db: DatabaseConfig,
+        #[command(flatten)]
+        bus: BusConfig,
         /// At most this many.
         #[arg(long, default_value_t = 1000)]
         limit: u32,
@@ -45,6 +56,7 @@ pub(super) async fn run(command: QuarantineCommand) -> anyhow::Result<()> {
                     json!({
                         "id": item.id,
                         "eventType": item.event_type,
+                        "reasonKind": item.reason_kind,
                         "reason": item.reason,
                         "receivedAt": item.received_at.to_rfc3339(),
                         "bodyBytes": item.body.len(),
@@ -52,44 +64,50 @@ pub(super) async fn run(command: QuarantineCommand) -> anyhow::Result<()> {
                 );
             }
         }
-        QuarantineCommand::Reprocess { db, limit } => {
-            let store = open(&db).await?;
-            let (mut recorded, mut waiting) = (0, 0);
-            for item in store.quarantined(limit).await? {
-                // The signature was checked when the delivery arrived; only the parse is retried.
-                let parsed = EventType::from_header(item.event_type.as_deref())
-                    .map_err(|e| e.to_string())
-                    .and_then(|event| {
-                        Payload::parse(&item.body)
-                            .map(|payload| (event, payload))
-                            .map_err(|e| e.to_string())
-                    });
-                match parsed {
-                    Ok((event, payload)) => {
-                        let result = store
-                            .record(NewDelivery {
-                                event,
-                                payload,
-                                body: item.body.clone(),
-                                received_at: item.received_at,
-                                traceparent: item.traceparent.clone(),
-                            })
-                            .await?;
-                        store.release_quarantined(item.id).await?;
-                        recorded += 1;
-                        println!(
-                            "{}",
-                            json!({"id": item.id, "outcome": result.outcome.as_str(), "revision": result.case.revision})
-                        );
-                    }
-                    Err(reason) => {
-                        waiting += 1;
-                        println!("{}", json!({"id": item.id, "stillQuarantined": reason}));
-                    }
-                }
-            }
-            eprintln!("{recorded} recorded, {waiting} still quarantined");
+        QuarantineCommand::Reprocess { db, bus, limit } => {
+            let store = Arc::new(open(&db).await?);
+            let shutdown = CancellationToken::new();
+            let bus = bus
+                .connect(Hub::new(), shutdown.clone())
+                .await
+                .context("could not set up the change bus")?;
+            let ingest = Ingest::new(store.clone(), bus.publisher);
+            let result = reprocess(&ingest, store.as_ref(), limit).await;
+            // Every applied change is published before the process ends.
+            ingest.flush().await;
+            shutdown.cancel();
+            result?;
         }
     }
+    Ok(())
+}
+
+/// Reprocesses up to `limit` items, oldest first, one JSON line each.
+async fn reprocess(ingest: &Ingest, store: &SeaStore, limit: u32) -> anyhow::Result<()> {
+    let (mut recorded, mut waiting, mut skipped) = (0, 0, 0);
+    for item in store.quarantined(limit).await? {
+        let id = item.id;
+        let line = match ingest.reprocess(item).await {
+            Ok(Recorded::Quarantined { reason, .. }) => {
+                waiting += 1;
+                json!({"id": id, "outcome": "quarantined", "reasonKind": reason.kind(), "reason": reason.to_string()})
+            }
+            Ok(outcome) => {
+                recorded += 1;
+                let revision = outcome.case().map(|case| case.revision);
+                json!({"id": id, "outcome": outcome.label(), "revision": revision})
+            }
+            // Another reprocess released it in the meantime.
+            Err(err) if err.kind() == ErrorKind::NotFound => {
+                skipped += 1;
+                json!({"id": id, "skipped": err.to_string()})
+            }
+            Err(err) => {
+                return Err(err).with_context(|| format!("could not reprocess item {id}"));
+            }
+        };
+        println!("{line}");
+    }
+    eprintln!("{recorded} recorded, {waiting} still quarantined, {skipped} skipped");
     Ok(())
 }

@@ -74,10 +74,11 @@ impl Outcome {
 
     /// Parses the stored spelling.
     pub fn parse(raw: &str) -> Option<Self> {
-        [Self::Applied, Self::Duplicate, Self::Stale]
-            .into_iter()
-            .find(|o| o.as_str() == raw)
+        Self::ALL.into_iter().find(|o| o.as_str() == raw)
     }
+
+    /// Every outcome.
+    pub const ALL: [Outcome; 3] = [Self::Applied, Self::Duplicate, Self::Stale];
 }
 
 /// The identity read from the document. Kept apart from the case so it can be purged, and only
@@ -169,9 +170,37 @@ mod tests {
         assert_eq!(Decision::parse("CANCELED"), None);
     }
 
+    /// `ALL` drives parsing and the exhaustive tests; see `EventType`'s twin test.
+    #[test]
+    fn all_lists_are_in_step_with_their_enums() {
+        fn decision_ordinal(decision: Decision) -> usize {
+            match decision {
+                Decision::Pending => 0,
+                Decision::Approved => 1,
+                Decision::Denied => 2,
+                Decision::Suspected => 3,
+                Decision::Expired => 4,
+                Decision::Cancelled => 5,
+            }
+        }
+        fn outcome_ordinal(outcome: Outcome) -> usize {
+            match outcome {
+                Outcome::Applied => 0,
+                Outcome::Duplicate => 1,
+                Outcome::Stale => 2,
+            }
+        }
+        let mut decisions: Vec<usize> = Decision::ALL.into_iter().map(decision_ordinal).collect();
+        decisions.sort_unstable();
+        assert_eq!(decisions, (0..6).collect::<Vec<_>>());
+        let mut outcomes: Vec<usize> = Outcome::ALL.into_iter().map(outcome_ordinal).collect();
+        outcomes.sort_unstable();
+        assert_eq!(outcomes, (0..3).collect::<Vec<_>>());
+    }
+
     #[test]
     fn outcome_spelling_round_trips_and_matches_serde() {
-        for outcome in [Outcome::Applied, Outcome::Duplicate, Outcome::Stale] {
+        for outcome in Outcome::ALL {
             assert_eq!(Outcome::parse(outcome.as_str()), Some(outcome));
             assert_eq!(
                 serde_json::to_value(outcome).unwrap(),

@@ -13,6 +13,9 @@ pub enum Error {
     /// The caller sent something malformed (a bad cursor or page token).
     #[error("{0}")]
     InvalidArgument(String),
+    /// The thing asked for does not exist (or no longer: a quarantine item already released).
+    #[error("{0}")]
+    NotFound(String),
     /// Anything else: a bug or corrupt data. Logged with its cause, shown opaque.
     #[error("internal error")]
     Internal(#[source] BoxError),
@@ -24,6 +27,7 @@ impl Error {
         match self {
             Self::Unavailable(_) => ErrorKind::Unavailable,
             Self::InvalidArgument(_) => ErrorKind::InvalidArgument,
+            Self::NotFound(_) => ErrorKind::NotFound,
             Self::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -99,6 +103,10 @@ mod tests {
             ErrorKind::InvalidArgument
         );
         assert_eq!(Error::Internal(cause()).kind(), ErrorKind::Internal);
+        assert_eq!(
+            Error::NotFound("quarantine item 7".into()).kind(),
+            ErrorKind::NotFound
+        );
     }
 
     #[test]

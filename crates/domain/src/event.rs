@@ -146,4 +146,25 @@ mod tests {
         let distinct: std::collections::HashSet<_> = EventType::ALL.into_iter().collect();
         assert_eq!(distinct.len(), EventType::ALL.len());
     }
+
+    /// `ALL` feeds the property tests and every exhaustive table: a variant missing from it
+    /// would go untested. The match stops compiling when a variant is added; the count then
+    /// fails until `ALL` has it too.
+    #[test]
+    fn all_is_in_step_with_the_enum() {
+        fn ordinal(event: EventType) -> usize {
+            match event {
+                EventType::AutoFinished => 0,
+                EventType::ManualFinished => 1,
+                EventType::Resubmitted => 2,
+                EventType::Cancelled => 3,
+                EventType::Expired => 4,
+                EventType::Legacy => 5,
+            }
+        }
+        const VARIANTS: usize = 6;
+        let mut ordinals: Vec<usize> = EventType::ALL.into_iter().map(ordinal).collect();
+        ordinals.sort_unstable();
+        assert_eq!(ordinals, (0..VARIANTS).collect::<Vec<_>>());
+    }
 }

@@ -8,19 +8,25 @@ pub mod case;
 pub mod cursor;
 pub mod error;
 pub mod event;
+pub mod fingerprint;
 pub mod machine;
 pub mod payload;
 pub mod ports;
+pub mod quarantine;
+pub mod scan_ref;
 pub mod signature;
 
 pub use case::{Case, CaseEvent, Decision, Outcome, Person};
 pub use cursor::Cursor;
 pub use error::{Error, ErrorKind};
 pub use event::EventType;
-pub use machine::{Transition, apply};
+pub use fingerprint::Fingerprint;
+pub use machine::{Prior, Transition, apply};
 pub use payload::Payload;
 pub use ports::{
     CasePage, CaseQuery, CaseStore, ChangeBus, FeedChange, NewDelivery, NewQuarantine,
     Notification, QuarantineItem, Recorded,
 };
+pub use quarantine::QuarantineReason;
+pub use scan_ref::ScanRef;
 pub use signature::{SignatureError, SignatureVerifier, UnverifiedWebhook, VerifiedWebhook, sign};

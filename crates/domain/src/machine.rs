@@ -1,23 +1,61 @@
 //! The case state machine: how one delivery changes a case. Pure functions, applied by the store
 //! inside the transaction that records the delivery.
 //!
-//! Rules, in arrival order:
-//! 1. a delivery whose event type and raw body were both stored before for this case is a
-//!    duplicate and changes nothing;
-//! 2. a final event always applies (the latest final wins);
-//! 3. a non-final event applies only while the case is not final — except RESUBMITTED, which
-//!    always applies because it reopens the case for a new review round.
+//! The HMAC covers the body only, so the `Idenfy-Event-Type` header is believed only where the
+//! body cannot speak for itself. A delivery is judged in this order (DESIGN.md section 3):
+//!
+//! 1. **Duplicate** — the store saw the same raw body for this case before, under *any* event
+//!    type, or the same event type with the same content apart from re-signed file links (see
+//!    [`crate::Fingerprint`]). Judged first, so a replay of stored bytes under a forged header
+//!    is only ever a duplicate. "Before" means arrival time: a delivery reprocessed from the
+//!    quarantine is not a duplicate of copies that arrived after it.
+//! 2. **What the delivery is** ([`classify`]), or why it is quarantined:
+//!    - CANCELLED and EXPIRED decide by their type (the vendor gives them no `final` flag);
+//!    - a body whose overall status is a lifecycle status (DELETED, ARCHIVED, EXPIRED-DELETED)
+//!      is a lifecycle notice, not a result, whatever the header;
+//!    - MANUAL_FINISHED is final by contract: with a body saying `final: false` it is
+//!      quarantined (`header_body_mismatch`);
+//!    - a final result whose overall status is not a decision (REVIEWING, ACTIVE, absent, new)
+//!      is quarantined (`unsummarisable_final`) rather than make the case final and PENDING;
+//!    - RESUBMITTED reopens the case; anything else is a preliminary result.
+//! 3. **As of arrival** — a delivery that arrived before the case's last decisive delivery (the
+//!    last final result or resubmission applied) is stale: in arrival order that later decision
+//!    would have superseded it. Live webhooks arrive now, so this only bites deliveries
+//!    reprocessed from the quarantine, and deliveries racing each other.
+//! 4. A final result always applies (the latest final wins) and so does a resubmission. A
+//!    preliminary result applies only while the case is not final and nothing newer was
+//!    applied; a lifecycle notice applies unless something newer was.
 //!
 //! Only an applied delivery bumps the revision.
+//!
+//! # Lifecycle notices
+//! A lifecycle status says what iDenfy did with the verification's data, not how it ended. An
+//! applied notice therefore keeps the decision, finality, `finalized_at`, the status fields,
+//! tags and the person, and changes only `overall_status` (and `last_event_type`), bumping the
+//! revision so watchers learn of it — the personal-data purge it asks for lands in the same
+//! change later (DESIGN.md section 11). A notice for a case Verdict never saw creates it as
+//! PENDING and not final: it does not invent a decision.
+//!
+//! # Delayed deliveries
+//! Whatever the order in which deliveries are recorded — some of them late, with their original
+//! arrival time — the case ends with the decision and finality of recording them in arrival
+//! order: both only ever come from the last decisive delivery by arrival time. `updated_at` is
+//! the arrival time of the newest applied delivery and never goes backwards; `created_at` is
+//! the earliest. (Fields other than decision and finality come from the last delivery applied,
+//! which for a delayed final result or resubmission may be older than a preliminary result it
+//! replaces.)
 
 use chrono::{DateTime, Utc};
 
-use crate::{Case, Decision, EventType, Outcome, Payload};
+use crate::{Case, Decision, EventType, Payload, QuarantineReason};
 
 /// The vendor statuses that count as a final result in payloads without a `final` field.
 const LEGACY_FINAL_STATUSES: [&str; 4] = ["APPROVED", "DENIED", "SUSPECTED", "EXPIRED"];
 
-/// Whether this delivery carries a final result.
+/// Overall statuses that report what happened to the verification's data, not a decision.
+pub const LIFECYCLE_STATUSES: [&str; 3] = ["DELETED", "ARCHIVED", "EXPIRED-DELETED"];
+
+/// Whether this delivery carries a final result, as stored in its history entry.
 ///
 /// MANUAL_FINISHED, CANCELLED and EXPIRED always do; otherwise the body's `final` decides, and
 /// for payloads from before `final` existed the overall status does. A resubmission is never
@@ -37,85 +75,159 @@ pub fn is_final(event: EventType, payload: &Payload) -> bool {
     }
 }
 
-/// Our decision for a delivery that is being applied.
-///
-/// Only a final delivery decides anything: a preliminary body saying `overall: EXPIRED` (or a
-/// resubmission carrying the previous round's status) leaves the case PENDING, so a decision
-/// other than PENDING always comes with `is_final`.
-pub fn decision(event: EventType, payload: &Payload, is_final: bool) -> Decision {
+/// What a delivery is for its case.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// A final result with its decision.
+    Final(Decision),
+    /// A resubmission: the case reopens for another review round.
+    Reopening,
+    /// A preliminary result: the automatic check, while a review may follow.
+    Preliminary,
+    /// A lifecycle status (DELETED, ARCHIVED, EXPIRED-DELETED): keeps the decision.
+    Lifecycle,
+}
+
+impl Kind {
+    /// Whether the delivery always applies, superseding everything that arrived before it.
+    fn is_decisive(self) -> bool {
+        matches!(self, Self::Final(_) | Self::Reopening)
+    }
+}
+
+/// What a delivery is, read from its signed body first and from the unsigned header only where
+/// the body agrees; or why it must be quarantined. Independent of the case, so a quarantine
+/// reason never depends on the order deliveries arrive in.
+pub fn classify(event: EventType, payload: &Payload) -> Result<Kind, QuarantineReason> {
     match event {
-        EventType::Cancelled => return Decision::Cancelled,
-        EventType::Expired => return Decision::Expired,
+        EventType::Cancelled => return Ok(Kind::Final(Decision::Cancelled)),
+        EventType::Expired => return Ok(Kind::Final(Decision::Expired)),
         EventType::AutoFinished
         | EventType::ManualFinished
         | EventType::Resubmitted
         | EventType::Legacy => {}
     }
-    if !is_final {
-        return Decision::Pending;
+    let overall = payload.status.overall.as_deref().unwrap_or_default();
+    if LIFECYCLE_STATUSES.contains(&overall) {
+        return Ok(Kind::Lifecycle);
     }
-    match payload.status.overall.as_deref().unwrap_or_default() {
-        "APPROVED" => Decision::Approved,
-        "DENIED" => Decision::Denied,
-        "SUSPECTED" => Decision::Suspected,
-        // EXPIRED-DELETED is the documented spelling for an expired token whose data was deleted.
-        "EXPIRED" | "EXPIRED-DELETED" => Decision::Expired,
-        // Final but with a status we cannot summarise (REVIEWING, DELETED, a new value): the
-        // raw status is still in `overall_status` for callers who know better.
-        _ => Decision::Pending,
+    if event == EventType::ManualFinished && payload.is_final == Some(false) {
+        return Err(QuarantineReason::HeaderBodyMismatch(event));
     }
+    if is_final(event, payload) {
+        let decision = match overall {
+            "APPROVED" => Decision::Approved,
+            "DENIED" => Decision::Denied,
+            "SUSPECTED" => Decision::Suspected,
+            "EXPIRED" => Decision::Expired,
+            _ => return Err(QuarantineReason::UnsummarisableFinal),
+        };
+        return Ok(Kind::Final(decision));
+    }
+    Ok(match event {
+        EventType::Resubmitted => Kind::Reopening,
+        _ => Kind::Preliminary,
+    })
 }
 
-/// The result of applying one delivery.
+/// The stored state of a case the delivery meets.
+#[derive(Debug, Clone, Copy)]
+pub struct Prior<'a> {
+    /// The case as it is now.
+    pub case: &'a Case,
+    /// When the last decisive delivery applied to it (a final result or a resubmission)
+    /// arrived; `None` when there was none yet. Kept by the store next to the case.
+    pub decisive_at: Option<DateTime<Utc>>,
+}
+
+/// The result of judging one delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Transition {
-    /// What happened to the delivery.
-    pub outcome: Outcome,
-    /// Whether the delivery itself was final.
-    pub delivery_final: bool,
-    /// The case after the delivery (unchanged unless `outcome` is `Applied`).
-    pub case: Case,
+pub enum Transition {
+    /// The delivery changes the case.
+    Applied {
+        /// The case after the delivery.
+        case: Case,
+        /// The case's new [`Prior::decisive_at`].
+        decisive_at: Option<DateTime<Utc>>,
+        /// Whether the delivery itself was final.
+        delivery_final: bool,
+    },
+    /// Seen before: kept in the history, nothing changes.
+    Duplicate {
+        /// Whether the delivery itself was final.
+        delivery_final: bool,
+    },
+    /// Superseded by what the case already holds: kept in the history, nothing changes.
+    Stale {
+        /// Whether the delivery itself was final.
+        delivery_final: bool,
+    },
+    /// Not recorded on the case: set aside in the quarantine.
+    Quarantine(QuarantineReason),
 }
 
-/// Applies one delivery to the current state of its case (`None` for a new case).
+/// Judges one delivery against its case (`None` for a case Verdict never saw).
 ///
-/// `already_stored` tells whether a delivery with the same event type and the same raw body was
-/// stored for this case before; only the store can know that.
+/// `seen_before` tells whether the store holds a delivery that makes this one a duplicate
+/// (rule 1, judged by arrival time); only the store can know that.
 pub fn apply(
-    current: Option<&Case>,
+    prior: Option<Prior<'_>>,
     event: EventType,
     payload: &Payload,
-    already_stored: bool,
+    seen_before: bool,
     received_at: DateTime<Utc>,
 ) -> Transition {
     let delivery_final = is_final(event, payload);
-    let outcome = match current {
-        _ if already_stored && current.is_some() => Outcome::Duplicate,
-        None => Outcome::Applied,
-        Some(_) if delivery_final || event == EventType::Resubmitted => Outcome::Applied,
-        Some(case) if case.is_final => Outcome::Stale,
-        Some(_) => Outcome::Applied,
+    if seen_before {
+        return Transition::Duplicate { delivery_final };
+    }
+    let kind = match classify(event, payload) {
+        Ok(kind) => kind,
+        Err(reason) => return Transition::Quarantine(reason),
     };
-    let case = match (outcome, current) {
-        (Outcome::Applied, _) => applied(current, event, payload, delivery_final, received_at),
-        (_, Some(case)) => case.clone(),
-        (_, None) => unreachable!("a delivery for a new case is always applied"),
-    };
-    Transition {
-        outcome,
+    let decisive_at = prior.and_then(|p| p.decisive_at);
+    if let Some(prior) = prior {
+        let case = prior.case;
+        let superseded = decisive_at.is_some_and(|at| received_at < at);
+        let applies = !superseded
+            && match kind {
+                Kind::Final(_) | Kind::Reopening => true,
+                Kind::Preliminary => !case.is_final && received_at >= case.updated_at,
+                Kind::Lifecycle => received_at >= case.updated_at,
+            };
+        if !applies {
+            return Transition::Stale { delivery_final };
+        }
+    }
+    let current = prior.map(|p| p.case);
+    Transition::Applied {
+        case: match kind {
+            Kind::Lifecycle => noted(current, event, payload, received_at),
+            Kind::Final(_) | Kind::Reopening | Kind::Preliminary => {
+                applied(current, event, payload, kind, received_at)
+            }
+        },
+        decisive_at: match kind.is_decisive() {
+            true => Some(received_at),
+            false => decisive_at,
+        },
         delivery_final,
-        case,
     }
 }
 
+/// A result (final, preliminary or a reopening) applied: the body states the case anew.
 fn applied(
     current: Option<&Case>,
     event: EventType,
     payload: &Payload,
-    is_final: bool,
+    kind: Kind,
     at: DateTime<Utc>,
 ) -> Case {
     let status = &payload.status;
+    let (decision, is_final) = match kind {
+        Kind::Final(decision) => (decision, true),
+        Kind::Reopening | Kind::Preliminary | Kind::Lifecycle => (Decision::Pending, false),
+    };
     // A body that names the person states it whole (a reviewer may have blanked a field the
     // automatic check misread); only a body with no identity at all, such as a cancellation,
     // keeps what we knew. Merging field by field would make the final person depend on whether
@@ -130,21 +242,9 @@ fn applied(
         (true, _) => Some(at),
     };
     Case {
-        scan_ref: payload.scan_ref().to_owned(),
-        client_id: payload
-            .client_id
-            .clone()
-            .or_else(|| current.map(|c| c.client_id.clone()))
-            .unwrap_or_default(),
-        external_ref: payload
-            .external_ref
-            .clone()
-            .or_else(|| current.and_then(|c| c.external_ref.clone())),
-        decision: decision(event, payload, is_final),
+        decision,
         is_final,
         overall_status: status.overall.clone(),
-        last_event_type: event.as_str().to_owned(),
-        revision: current.map_or(1, |c| c.revision + 1),
         auto_document: status.auto_document.clone(),
         auto_face: status.auto_face.clone(),
         manual_document: status.manual_document.clone(),
@@ -152,10 +252,61 @@ fn applied(
         fraud_tags: status.fraud_tags.clone(),
         mismatch_tags: status.mismatch_tags.clone(),
         suspicion_reasons: status.suspicion_reasons.clone(),
-        created_at: current.map_or(at, |c| c.created_at),
-        updated_at: at,
         finalized_at,
         person: (!person.is_empty()).then_some(person),
+        ..changed(current, event, payload, at)
+    }
+}
+
+/// A lifecycle notice applied: only the overall status changes (see the module docs).
+fn noted(current: Option<&Case>, event: EventType, payload: &Payload, at: DateTime<Utc>) -> Case {
+    Case {
+        overall_status: payload.status.overall.clone(),
+        ..changed(current, event, payload, at)
+    }
+}
+
+/// What every applied delivery changes — identity, revision, times — on top of the current
+/// case, or on an empty PENDING case for a new one.
+fn changed(current: Option<&Case>, event: EventType, payload: &Payload, at: DateTime<Utc>) -> Case {
+    let base = match current {
+        Some(case) => case.clone(),
+        None => Case {
+            scan_ref: payload.scan_ref.as_str().to_owned(),
+            client_id: String::new(),
+            external_ref: None,
+            decision: Decision::Pending,
+            is_final: false,
+            overall_status: None,
+            last_event_type: String::new(),
+            revision: 0,
+            auto_document: None,
+            auto_face: None,
+            manual_document: None,
+            manual_face: None,
+            fraud_tags: Vec::new(),
+            mismatch_tags: Vec::new(),
+            suspicion_reasons: Vec::new(),
+            created_at: at,
+            updated_at: at,
+            finalized_at: None,
+            person: None,
+        },
+    };
+    Case {
+        client_id: payload
+            .client_id
+            .clone()
+            .unwrap_or_else(|| base.client_id.clone()),
+        external_ref: payload
+            .external_ref
+            .clone()
+            .or_else(|| base.external_ref.clone()),
+        last_event_type: event.as_str().to_owned(),
+        revision: base.revision + 1,
+        created_at: base.created_at.min(at),
+        updated_at: base.updated_at.max(at),
+        ..base
     }
 }
 

@@ -4,6 +4,10 @@
 //! the stored raw body. Any field may be missing or `null`, enum-like values are kept as the
 //! strings iDenfy sent, and a value of an unexpected JSON type is treated as absent rather than
 //! failing the delivery: a vendor schema drift must not lose a final decision.
+//!
+//! Text Verdict keeps never holds a NUL character: PostgreSQL cannot store one in a text column,
+//! and no vendor value means anything by it, so it is dropped here, once, for both databases.
+//! Only `scanRef` is different: it is a key, so a NUL there makes it invalid (see [`ScanRef`]).
 
 use std::fmt;
 use std::marker::PhantomData;
@@ -11,37 +15,86 @@ use std::marker::PhantomData;
 use serde::de::value::MapAccessDeserializer;
 use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
+use serde_json::error::Category;
 
 use crate::Person;
+use crate::scan_ref::{ScanRef, ScanRefError};
 
 /// Why a signed body could not be used; such deliveries are quarantined.
-#[derive(Debug, thiserror::Error)]
+///
+/// The message is stored, logged, printed by `verdict quarantine` and answered to the sender,
+/// so it never quotes a value from the body (which carries personal data).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PayloadError {
     /// Not JSON, or not a JSON object.
     #[error("body is not a JSON object: {0}")]
-    NotJson(#[from] serde_json::Error),
-    /// `scanRef` missing, null or empty: the delivery cannot be tied to a case.
+    NotJson(NotJson),
+    /// `scanRef` missing or null: the delivery cannot be tied to a case.
     #[error("body has no scanRef")]
     MissingScanRef,
+    /// `scanRef` present but not one iDenfy could have issued.
+    #[error(transparent)]
+    InvalidScanRef(#[from] ScanRefError),
+}
+
+/// What was wrong with a body that is not a JSON object: where, and what kind of problem.
+/// serde_json's own message is kept only where it names a position and never the input.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NotJson(String);
+
+impl fmt::Display for NotJson {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl From<serde_json::Error> for PayloadError {
+    fn from(err: serde_json::Error) -> Self {
+        let detail = match err.classify() {
+            // "expected value at line 1 column 2", "EOF while parsing ...": positions only.
+            Category::Syntax | Category::Eof => err.to_string(),
+            // A valid JSON value of another shape: serde_json would quote it
+            // (`invalid type: string "Jane Doe", expected ...`).
+            Category::Data => format!(
+                "another JSON value at line {} column {}",
+                err.line(),
+                err.column()
+            ),
+            Category::Io => "it could not be read".to_owned(),
+        };
+        Self::NotJson(NotJson(detail))
+    }
 }
 
 /// The parts of an iDenfy identification webhook that Verdict keeps.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "camelCase", default)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Payload {
-    #[serde(deserialize_with = "lenient_string")]
-    pub scan_ref: Option<String>,
-    #[serde(deserialize_with = "lenient_string")]
+    /// The case the delivery belongs to, validated.
+    pub scan_ref: ScanRef,
     pub client_id: Option<String>,
-    #[serde(deserialize_with = "lenient_string")]
     pub external_ref: Option<String>,
     /// Absent in payloads from before 2021; see [`crate::machine::is_final`].
-    #[serde(rename = "final", deserialize_with = "lenient_bool")]
     pub is_final: Option<bool>,
-    #[serde(deserialize_with = "lenient_object")]
     pub status: Status,
-    #[serde(deserialize_with = "lenient_object")]
     pub data: Data,
+}
+
+/// The body as read off the wire, before `scanRef` is validated.
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+struct Wire {
+    #[serde(deserialize_with = "raw_string")]
+    scan_ref: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    client_id: Option<String>,
+    #[serde(deserialize_with = "lenient_string")]
+    external_ref: Option<String>,
+    #[serde(rename = "final", deserialize_with = "lenient_bool")]
+    is_final: Option<bool>,
+    #[serde(deserialize_with = "lenient_object")]
+    status: Status,
+    #[serde(deserialize_with = "lenient_object")]
+    data: Data,
 }
 
 /// `status` of the webhook body.
@@ -91,22 +144,23 @@ pub struct Data {
 }
 
 impl Payload {
-    /// Parses a (verified) body. Fails only when the body is not a JSON object or names no case.
+    /// Parses a (verified) body. Fails only when the body is not a JSON object or names no valid
+    /// case.
     pub fn parse(body: &[u8]) -> Result<Self, PayloadError> {
         // `deserialize_map`, not `from_slice`: a derived struct also accepts a JSON array and
         // reads it positionally, which would take `["x"]` for a delivery about case "x".
         let mut de = serde_json::Deserializer::from_slice(body);
-        let payload = de.deserialize_map(ObjectOf::<Payload>(PhantomData))?;
+        let wire = de.deserialize_map(ObjectOf::<Wire>(PhantomData))?;
         de.end()?;
-        match payload.scan_ref.as_deref() {
-            Some(s) if !s.trim().is_empty() => Ok(payload),
-            _ => Err(PayloadError::MissingScanRef),
-        }
-    }
-
-    /// The case this delivery belongs to. Only valid on a payload from [`Payload::parse`].
-    pub fn scan_ref(&self) -> &str {
-        self.scan_ref.as_deref().unwrap_or_default()
+        let scan_ref = ScanRef::new(wire.scan_ref.ok_or(PayloadError::MissingScanRef)?)?;
+        Ok(Self {
+            scan_ref,
+            client_id: wire.client_id,
+            external_ref: wire.external_ref,
+            is_final: wire.is_final,
+            status: wire.status,
+            data: wire.data,
+        })
     }
 
     /// The person as read from the document.
@@ -127,14 +181,29 @@ impl Payload {
 }
 
 /// Strings stay strings; numbers and booleans are rendered (iDenfy's `clientId` is sometimes
-/// numeric in integrations); null, empty, objects and arrays count as absent.
+/// numeric in integrations); null, empty, objects and arrays count as absent. NUL characters
+/// are dropped (see the module docs).
 fn lenient_string<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
+    Ok(raw_string(de)?.map(storable).filter(|s| !s.is_empty()))
+}
+
+/// Like [`lenient_string`], but verbatim: for `scanRef`, which is validated rather than cleaned.
+fn raw_string<'de, D: Deserializer<'de>>(de: D) -> Result<Option<String>, D::Error> {
     Ok(match serde_json::Value::deserialize(de)? {
-        serde_json::Value::String(s) if !s.is_empty() => Some(s),
+        serde_json::Value::String(s) => Some(s),
         serde_json::Value::Number(n) => Some(n.to_string()),
         serde_json::Value::Bool(b) => Some(b.to_string()),
         _ => None,
     })
+}
+
+/// The text without NUL characters, which no database column of ours can hold.
+fn storable(text: String) -> String {
+    if text.contains('\0') {
+        text.replace('\0', "")
+    } else {
+        text
+    }
 }
 
 fn lenient_bool<'de, D: Deserializer<'de>>(de: D) -> Result<Option<bool>, D::Error> {
@@ -151,7 +220,7 @@ fn lenient_strings<'de, D: Deserializer<'de>>(de: D) -> Result<Vec<String>, D::E
         serde_json::Value::Array(items) => items
             .into_iter()
             .filter_map(|v| match v {
-                serde_json::Value::String(s) => Some(s),
+                serde_json::Value::String(s) => Some(storable(s)),
                 _ => None,
             })
             .collect(),

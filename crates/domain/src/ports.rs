@@ -7,7 +7,9 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
-use crate::{Case, CaseEvent, Cursor, Decision, Error, EventType, Outcome, Payload};
+use crate::{
+    Case, CaseEvent, Cursor, Decision, Error, EventType, Outcome, Payload, QuarantineReason,
+};
 
 /// A verified, parsed delivery ready to be recorded.
 #[derive(Clone)]
@@ -16,9 +18,14 @@ pub struct NewDelivery {
     pub payload: Payload,
     /// The raw body exactly as received: kept so a delivery can be re-examined later.
     pub body: Bytes,
+    /// When it first reached Verdict: the state machine judges it as of this time, so a delivery
+    /// reprocessed from the quarantine keeps its original arrival.
     pub received_at: DateTime<Utc>,
     /// W3C traceparent of the request that brought it, so later work can join its trace.
     pub traceparent: Option<String>,
+    /// The quarantine item this delivery is being reprocessed from: released in the same
+    /// transaction that records it, so a crash can neither record it twice nor lose it.
+    pub releases: Option<i64>,
 }
 
 impl fmt::Debug for NewDelivery {
@@ -26,28 +33,55 @@ impl fmt::Debug for NewDelivery {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NewDelivery")
             .field("event", &self.event)
-            .field("scan_ref", &self.payload.scan_ref())
+            .field("scan_ref", &self.payload.scan_ref.as_str())
             .field("body_len", &self.body.len())
+            .field("releases", &self.releases)
             .finish_non_exhaustive()
     }
 }
 
-/// What recording a delivery did.
+/// What became of a delivery: the answer of [`CaseStore::record`], and of the ingest use case.
 #[derive(Debug, Clone)]
-pub struct Recorded {
-    pub outcome: Outcome,
-    /// The case after the delivery.
-    pub case: Case,
-    /// The feed position of the change when `outcome` is applied.
-    pub position: Option<Cursor>,
+pub enum Recorded {
+    /// It changed the case; the change is at `position` in the feed, to be published.
+    Applied { case: Case, position: Cursor },
+    /// Seen before: kept in the history, nothing changed. `case` is `None` when the case does
+    /// not exist, because the earlier copy waits in the quarantine; then nothing is written.
+    Duplicate { case: Option<Case> },
+    /// Superseded by what the case holds (see [`crate::machine`]): kept in the history.
+    Stale { case: Case },
+    /// Set aside in the quarantine (item `id`); no case was created or changed.
+    Quarantined { id: i64, reason: QuarantineReason },
 }
 
-/// A signed delivery that could not be used (unparseable body, unknown event type).
+impl Recorded {
+    /// The outcome as answered, logged and counted: `applied`, `duplicate`, `stale` or
+    /// `quarantined`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Self::Applied { .. } => Outcome::Applied.as_str(),
+            Self::Duplicate { .. } => Outcome::Duplicate.as_str(),
+            Self::Stale { .. } => Outcome::Stale.as_str(),
+            Self::Quarantined { .. } => "quarantined",
+        }
+    }
+
+    /// The case as it stands after the delivery, when there is one.
+    pub fn case(&self) -> Option<&Case> {
+        match self {
+            Self::Applied { case, .. } | Self::Stale { case } => Some(case),
+            Self::Duplicate { case } => case.as_ref(),
+            Self::Quarantined { .. } => None,
+        }
+    }
+}
+
+/// A signed delivery that could not be used (see [`QuarantineReason`]).
 #[derive(Clone)]
 pub struct NewQuarantine {
     pub event_type: Option<String>,
     pub body: Bytes,
-    pub reason: String,
+    pub reason: QuarantineReason,
     pub received_at: DateTime<Utc>,
     pub traceparent: Option<String>,
 }
@@ -56,7 +90,7 @@ impl fmt::Debug for NewQuarantine {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("NewQuarantine")
             .field("event_type", &self.event_type)
-            .field("reason", &self.reason)
+            .field("reason", &self.reason.kind())
             .field("body_len", &self.body.len())
             .finish_non_exhaustive()
     }
@@ -68,7 +102,10 @@ pub struct QuarantineItem {
     pub id: i64,
     pub event_type: Option<String>,
     pub body: Bytes,
+    /// What was wrong, in words.
     pub reason: String,
+    /// [`QuarantineReason::kind`]; `None` for an item written by a version that did not store it.
+    pub reason_kind: Option<String>,
     pub received_at: DateTime<Utc>,
     pub traceparent: Option<String>,
 }
@@ -79,6 +116,7 @@ impl fmt::Debug for QuarantineItem {
             .field("id", &self.id)
             .field("event_type", &self.event_type)
             .field("reason", &self.reason)
+            .field("reason_kind", &self.reason_kind)
             .finish_non_exhaustive()
     }
 }
@@ -116,8 +154,12 @@ pub struct FeedChange {
 /// Storage of cases, deliveries and the change feed.
 #[async_trait]
 pub trait CaseStore: Send + Sync + fmt::Debug + 'static {
-    /// Records a delivery and applies it (see [`crate::machine`]) in one transaction: the case,
-    /// the delivery, and for an applied one the feed entry, all commit together or not at all.
+    /// Judges a delivery with [`crate::machine::apply`] and writes the result in one
+    /// transaction: the delivery in the case history, and for an applied one the case and its
+    /// feed entry; or, when the machine quarantines it, the quarantine item instead (no trace on
+    /// any case). With [`NewDelivery::releases`] the quarantine item is released in the same
+    /// transaction ([`Error::NotFound`] when it is unknown or already released), or, if it is
+    /// quarantined again, given its new reason.
     async fn record(&self, delivery: NewDelivery) -> Result<Recorded, Error>;
 
     /// Keeps a signed delivery that could not be used, for later reprocessing.
@@ -155,11 +197,8 @@ pub trait CaseStore: Send + Sync + fmt::Debug + 'static {
     /// The newest feed position (the start when the feed is empty).
     async fn feed_head(&self) -> Result<Cursor, Error>;
 
-    /// Quarantined deliveries not yet reprocessed, oldest first.
+    /// Quarantined deliveries not yet released by a reprocess, oldest first.
     async fn quarantined(&self, limit: u32) -> Result<Vec<QuarantineItem>, Error>;
-
-    /// Marks a quarantined delivery as reprocessed so it is not offered again.
-    async fn release_quarantined(&self, id: i64) -> Result<(), Error>;
 
     /// Checks the database answers (readiness, health).
     async fn ping(&self) -> Result<(), Error>;
@@ -196,6 +235,7 @@ mod tests {
             body: Bytes::from_static(BODY),
             received_at: DateTime::<Utc>::UNIX_EPOCH,
             traceparent: None,
+            releases: None,
         };
         let shown = format!("{delivery:?}");
         assert!(!shown.contains("SECRET-NAME"), "{shown}");
@@ -207,7 +247,7 @@ mod tests {
         let quarantined = NewQuarantine {
             event_type: Some("IDENTIFICATION_NEW".into()),
             body: Bytes::from_static(BODY),
-            reason: "unknown event type".into(),
+            reason: crate::event::UnknownEventType("IDENTIFICATION_NEW".into()).into(),
             received_at: DateTime::<Utc>::UNIX_EPOCH,
             traceparent: None,
         };
@@ -218,6 +258,7 @@ mod tests {
             event_type: None,
             body: Bytes::from_static(BODY),
             reason: "body is not a JSON object".into(),
+            reason_kind: Some("unparseable".into()),
             received_at: DateTime::<Utc>::UNIX_EPOCH,
             traceparent: None,
         };

@@ -55,6 +55,13 @@ pub struct VerifiedWebhook {
 }
 
 impl VerifiedWebhook {
+    /// A delivery Verdict verified when it arrived and kept (a quarantine item): its signature
+    /// is not stored, so it cannot be checked again. Only for bytes read back from Verdict's own
+    /// database; anything from outside goes through [`SignatureVerifier::verify`].
+    pub fn previously_verified(body: Bytes, event_type: Option<String>) -> Self {
+        Self { body, event_type }
+    }
+
     /// The raw body.
     pub fn body(&self) -> &Bytes {
         &self.body

@@ -32,7 +32,7 @@ pub(crate) fn shutting_down() -> Status {
 /// caller with the kind's code and a message that reveals nothing internal.
 pub(crate) fn from_domain(e: Error) -> Status {
     let message = match &e {
-        Error::InvalidArgument(message) => message.clone(),
+        Error::InvalidArgument(message) | Error::NotFound(message) => message.clone(),
         Error::Unavailable(_) => {
             warn!(error = ?e, "storage unavailable");
             e.to_string()

@@ -88,6 +88,15 @@ impl IntoResponse for Error {
     }
 }
 
+impl From<verdict_ingest::Error> for Error {
+    fn from(err: verdict_ingest::Error) -> Self {
+        match err {
+            verdict_ingest::Error::WriteTimeout(timeout) => Self::WriteTimeout(timeout),
+            verdict_ingest::Error::Store(err) => Self::Store(err),
+        }
+    }
+}
+
 /// Displays an error followed by each of its sources, `outer: inner: root`, for the log.
 pub(crate) struct ErrorChain<'a>(pub(crate) &'a (dyn std::error::Error + 'static));
 

@@ -2,8 +2,9 @@
 //!
 //! A webhook takes one path: the extractor reads the raw body under the size limit and
 //! checks the content type, the domain's signature check turns it into a verified delivery, and
-//! only then is it parsed and recorded (or quarantined). Nothing is answered 2xx before the store
-//! committed, and the change bus is told afterwards, on a best-effort basis.
+//! only then does the ingest use case (`verdict-ingest`, shared with the CLI) parse and record
+//! (or quarantine) it. Nothing is answered 2xx before the store committed, and the change bus is
+//! told afterwards, on a best-effort basis.
 //!
 //! The crate knows the ports ([`CaseStore`], [`ChangeBus`]) only as trait objects; the root
 //! package wires the concrete store and bus and serves [`router`].
@@ -21,7 +22,6 @@ mod response;
 mod routes;
 mod state;
 mod trace_context;
-mod triage;
 mod webhook;
 
 pub use error::Error;

@@ -4,46 +4,44 @@
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use verdict_domain::Outcome;
+use verdict_domain::Recorded;
 
 /// A 200 answer: `{"outcome":"applied","revision":3}` or
-/// `{"outcome":"quarantined","reason":"..."}`.
+/// `{"outcome":"quarantined","kind":"unknown_event_type","reason":"..."}`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub(crate) struct WebhookAnswer {
     outcome: &'static str,
+    /// The case's revision after the delivery; absent when there is no case.
     #[serde(skip_serializing_if = "Option::is_none")]
     revision: Option<u64>,
+    /// `QuarantineReason::kind` of a quarantined delivery.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    kind: Option<&'static str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     reason: Option<String>,
 }
 
+impl From<&Recorded> for WebhookAnswer {
+    fn from(recorded: &Recorded) -> Self {
+        let quarantined = match recorded {
+            Recorded::Quarantined { reason, .. } => Some(reason),
+            Recorded::Applied { .. } | Recorded::Duplicate { .. } | Recorded::Stale { .. } => None,
+        };
+        Self {
+            outcome: recorded.label(),
+            revision: recorded.case().map(|case| case.revision),
+            kind: quarantined.map(|reason| reason.kind()),
+            reason: quarantined.map(ToString::to_string),
+        }
+    }
+}
+
 impl WebhookAnswer {
-    /// The delivery was committed; `revision` is the case's revision after it.
-    pub(crate) fn recorded(outcome: Outcome, revision: u64) -> Self {
-        Self {
-            outcome: outcome.as_str(),
-            revision: Some(revision),
-            reason: None,
-        }
-    }
-
-    /// The delivery was signed but unusable and is kept in quarantine.
-    pub(crate) fn quarantined(reason: String) -> Self {
-        Self {
-            outcome: QUARANTINED,
-            revision: None,
-            reason: Some(reason),
-        }
-    }
-
     /// The outcome as answered, for logs and metrics.
     pub(crate) fn outcome(&self) -> &'static str {
         self.outcome
     }
 }
-
-/// The outcome spelling of a quarantined delivery (the stored outcomes come from the domain).
-pub(crate) const QUARANTINED: &str = "quarantined";
 
 impl IntoResponse for WebhookAnswer {
     fn into_response(self) -> Response {
@@ -60,28 +58,79 @@ pub(crate) struct ErrorBody {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
+    use verdict_domain::{Case, Cursor, Decision, QuarantineReason};
 
     use super::*;
 
-    #[test]
-    fn recorded_answer_has_outcome_and_revision() {
-        for (outcome, spelled) in [
-            (Outcome::Applied, "applied"),
-            (Outcome::Duplicate, "duplicate"),
-            (Outcome::Stale, "stale"),
-        ] {
-            let value = serde_json::to_value(WebhookAnswer::recorded(outcome, 7)).unwrap();
-            assert_eq!(value, json!({"outcome": spelled, "revision": 7}));
+    fn case(revision: u64) -> Case {
+        let at = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
+        Case {
+            scan_ref: "scan-1".into(),
+            client_id: String::new(),
+            external_ref: None,
+            decision: Decision::Pending,
+            is_final: false,
+            overall_status: None,
+            last_event_type: "IDENTIFICATION".into(),
+            revision,
+            auto_document: None,
+            auto_face: None,
+            manual_document: None,
+            manual_face: None,
+            fraud_tags: vec![],
+            mismatch_tags: vec![],
+            suspicion_reasons: vec![],
+            created_at: at,
+            updated_at: at,
+            finalized_at: None,
+            person: None,
         }
     }
 
+    fn answer(recorded: Recorded) -> serde_json::Value {
+        serde_json::to_value(WebhookAnswer::from(&recorded)).unwrap()
+    }
+
     #[test]
-    fn quarantined_answer_has_outcome_and_reason() {
-        let value =
-            serde_json::to_value(WebhookAnswer::quarantined("body has no scanRef".into())).unwrap();
+    fn recorded_answer_has_outcome_and_revision() {
+        let applied = Recorded::Applied {
+            case: case(7),
+            position: Cursor(9),
+        };
         assert_eq!(
-            value,
-            json!({"outcome": "quarantined", "reason": "body has no scanRef"})
+            answer(applied),
+            json!({"outcome": "applied", "revision": 7})
+        );
+        let duplicate = Recorded::Duplicate {
+            case: Some(case(7)),
+        };
+        assert_eq!(
+            answer(duplicate),
+            json!({"outcome": "duplicate", "revision": 7})
+        );
+        let stale = Recorded::Stale { case: case(7) };
+        assert_eq!(answer(stale), json!({"outcome": "stale", "revision": 7}));
+    }
+
+    #[test]
+    fn duplicate_of_a_case_that_does_not_exist_has_no_revision() {
+        let duplicate = Recorded::Duplicate { case: None };
+        assert_eq!(answer(duplicate), json!({"outcome": "duplicate"}));
+    }
+
+    #[test]
+    fn quarantined_answer_has_outcome_kind_and_reason() {
+        let quarantined = Recorded::Quarantined {
+            id: 3,
+            reason: QuarantineReason::UnsummarisableFinal,
+        };
+        assert_eq!(
+            answer(quarantined),
+            json!({
+                "outcome": "quarantined",
+                "kind": "unsummarisable_final",
+                "reason": QuarantineReason::UnsummarisableFinal.to_string(),
+            })
         );
     }
 

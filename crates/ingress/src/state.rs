@@ -6,9 +6,8 @@ use std::time::Duration;
 use tokio_util::sync::CancellationToken;
 use verdict_domain::{CaseStore, ChangeBus, SignatureVerifier};
 
-/// iDenfy retries a webhook not answered within 10 s; 5 s for the write leaves room for the
-/// rest of the request and for the answer to travel back.
-pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// The ingest use case's deadline for one store write.
+pub use verdict_ingest::DEFAULT_WRITE_TIMEOUT;
 
 /// Real identification bodies are a few kilobytes; 4 MiB leaves ample room for vendor growth
 /// while bounding what an unauthenticated caller can make us buffer before the signature check.

@@ -74,9 +74,6 @@ macro_rules! case_store {
             async fn quarantined(&self, _: u32) -> Result<Vec<QuarantineItem>, Error> {
                 $body
             }
-            async fn release_quarantined(&self, _: i64) -> Result<(), Error> {
-                $body
-            }
             async fn ping(&self) -> Result<(), Error> {
                 $body
             }

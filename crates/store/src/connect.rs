@@ -46,8 +46,11 @@ impl SeaStore {
     /// Opens a pool on `sqlite://path?mode=rwc` or `postgres://…`.
     ///
     /// SQLite connections use WAL (readers never block the writer), `busy_timeout` 5 s (writers
-    /// queue for the single write lock instead of failing at once), `synchronous=NORMAL` (safe
-    /// with WAL: a power loss may drop the last commits but never corrupts) and foreign keys on.
+    /// queue for the single write lock instead of failing at once), `synchronous=FULL` and
+    /// foreign keys on. FULL because a webhook is acknowledged right after its commit and iDenfy
+    /// will not send it again: with NORMAL, WAL mode may lose the last commits on power loss
+    /// (it never corrupts, but an acknowledged final decision would be gone). FULL syncs the WAL
+    /// on every commit.
     pub async fn connect(url: &str, options: StoreOptions) -> Result<Self, Error> {
         let backend = Backend::from_url(url)?;
         let mut connect = ConnectOptions::new(url);
@@ -62,7 +65,7 @@ impl SeaStore {
                 connect.map_sqlx_sqlite_opts(|o| {
                     o.journal_mode(SqliteJournalMode::Wal)
                         .busy_timeout(SQLITE_BUSY_TIMEOUT)
-                        .synchronous(SqliteSynchronous::Normal)
+                        .synchronous(SqliteSynchronous::Full)
                         .foreign_keys(true)
                 });
                 // Every connection to `:memory:` is its own empty database.

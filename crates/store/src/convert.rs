@@ -4,7 +4,8 @@ use chrono::{DateTime, Utc};
 use sea_orm::ActiveValue::{NotSet, Set, Unchanged};
 use sea_orm::FromQueryResult;
 use verdict_domain::{
-    Case, CaseEvent, Cursor, Decision, FeedChange, NewQuarantine, Outcome, Person, QuarantineItem,
+    Case, CaseEvent, Cursor, Decision, FeedChange, Fingerprint, NewQuarantine, Outcome, Person,
+    QuarantineItem,
 };
 
 use crate::Error;
@@ -36,8 +37,13 @@ pub(crate) fn case_from_row(row: case::Model, person: Option<Person>) -> Result<
     })
 }
 
-/// Every column of a case row from the domain case, `last_position` included.
-pub(crate) fn case_to_row(case: &Case, last_position: i64) -> Result<case::ActiveModel, Error> {
+/// Every column of a case row from the domain case, with the store's bookkeeping:
+/// `last_position` and `decisive_at`.
+pub(crate) fn case_to_row(
+    case: &Case,
+    last_position: i64,
+    decisive_at: Option<DateTime<Utc>>,
+) -> Result<case::ActiveModel, Error> {
     Ok(case::ActiveModel {
         scan_ref: Unchanged(case.scan_ref.clone()),
         client_id: Set(case.client_id.clone()),
@@ -58,6 +64,7 @@ pub(crate) fn case_to_row(case: &Case, last_position: i64) -> Result<case::Activ
         updated_at: Set(case.updated_at),
         finalized_at: Set(case.finalized_at),
         last_position: Set(last_position),
+        decisive_at: Set(decisive_at),
     })
 }
 
@@ -167,12 +174,18 @@ pub(crate) fn change_from_row(
     })
 }
 
-pub(crate) fn quarantine_to_row(item: NewQuarantine) -> quarantine::ActiveModel {
+pub(crate) fn quarantine_to_row(
+    item: NewQuarantine,
+    fingerprint: Fingerprint,
+) -> quarantine::ActiveModel {
     quarantine::ActiveModel {
         id: NotSet,
         event_type: Set(item.event_type),
         body: Set(item.body.to_vec()),
-        reason: Set(item.reason),
+        reason: Set(item.reason.to_string()),
+        reason_kind: Set(Some(item.reason.kind().to_owned())),
+        body_sha256: Set(Some(fingerprint.body_sha256)),
+        content_sha256: Set(Some(fingerprint.content_sha256)),
         received_at: Set(item.received_at),
         traceparent: Set(item.traceparent),
         released_at: Set(None),
@@ -185,6 +198,7 @@ pub(crate) fn quarantine_from_row(row: quarantine::Model) -> QuarantineItem {
         event_type: row.event_type,
         body: row.body.into(),
         reason: row.reason,
+        reason_kind: row.reason_kind,
         received_at: row.received_at,
         traceparent: row.traceparent,
     }

@@ -15,6 +15,10 @@ pub enum Error {
     /// A stored value could not be read back (a bug, or a row written by something else).
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
+    /// A reprocess named a quarantine item that does not exist or was already released (by a
+    /// concurrent reprocess, say).
+    #[error("quarantine item {0} is unknown or already released")]
+    NotQuarantined(i64),
 }
 
 impl Error {
@@ -27,13 +31,16 @@ impl Error {
     pub fn is_unavailable(&self) -> bool {
         match self {
             Self::Db(e) => db_unavailable(e),
-            Self::UnsupportedUrl(_) | Self::Corrupt(_) => false,
+            Self::UnsupportedUrl(_) | Self::Corrupt(_) | Self::NotQuarantined(_) => false,
         }
     }
 }
 
 impl From<Error> for verdict_domain::Error {
     fn from(e: Error) -> Self {
+        if let Error::NotQuarantined(_) = e {
+            return Self::NotFound(e.to_string());
+        }
         if e.is_unavailable() {
             Self::Unavailable(Box::new(e))
         } else {
@@ -129,5 +136,11 @@ mod tests {
             verdict_domain::Error::from(e),
             verdict_domain::Error::Internal(_)
         ));
+        let e = verdict_domain::Error::from(Error::NotQuarantined(7));
+        assert_eq!(e.kind(), verdict_domain::ErrorKind::NotFound);
+        assert_eq!(
+            e.to_string(),
+            "quarantine item 7 is unknown or already released"
+        );
     }
 }

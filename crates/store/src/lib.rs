@@ -117,10 +117,6 @@ impl CaseStore for SeaStore {
         Ok(quarantine::pending(&self.db, limit).await?)
     }
 
-    async fn release_quarantined(&self, id: i64) -> Result<(), verdict_domain::Error> {
-        Ok(quarantine::release(&self.db, id).await?)
-    }
-
     async fn ping(&self) -> Result<(), verdict_domain::Error> {
         Ok(read::ping(&self.db).await?)
     }

@@ -1,11 +1,18 @@
 //! The quarantine: signed deliveries that could not be used, kept until reprocessed.
+//!
+//! Items are written here directly (what triage refuses without a database) or from inside the
+//! record transaction (what the state machine refuses, see `record`), which also claims, releases
+//! or rewords the item a reprocess comes from.
 
 use chrono::Utc;
 use sea_orm::sea_query::Expr;
-use sea_orm::{ColumnTrait, DatabaseConnection, EntityTrait, QueryFilter, QueryOrder, QuerySelect};
+use sea_orm::{
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect,
+};
 use tracing::Instrument as _;
 use tracing::field::Empty;
-use verdict_domain::{NewQuarantine, QuarantineItem};
+use verdict_domain::{Fingerprint, NewQuarantine, QuarantineItem, QuarantineReason};
 
 use crate::entity::quarantine;
 use crate::span::{self, DbTarget};
@@ -30,18 +37,26 @@ pub(crate) async fn insert(
         server.port = target.server_port,
         error.type = Empty,
     );
-    let inserted = quarantine::Entity::insert(convert::quarantine_to_row(item))
-        .exec(db)
+    let fingerprint = Fingerprint::of(&item.body);
+    let inserted = insert_row(db, item, fingerprint)
         .instrument(span.clone())
-        .await
-        .map_err(Error::from);
-    match inserted {
-        Ok(inserted) => Ok(inserted.last_insert_id),
-        Err(error) => {
-            span::record_error(&span, &error);
-            Err(error)
-        }
+        .await;
+    if let Err(error) = &inserted {
+        span::record_error(&span, error);
     }
+    inserted
+}
+
+/// The insert itself, on a connection or inside a transaction.
+pub(crate) async fn insert_row(
+    db: &impl ConnectionTrait,
+    item: NewQuarantine,
+    fingerprint: Fingerprint,
+) -> Result<i64, Error> {
+    let inserted = quarantine::Entity::insert(convert::quarantine_to_row(item, fingerprint))
+        .exec(db)
+        .await?;
+    Ok(inserted.last_insert_id)
 }
 
 /// Not yet released, oldest first.
@@ -58,13 +73,43 @@ pub(crate) async fn pending(
     Ok(rows.into_iter().map(convert::quarantine_from_row).collect())
 }
 
-/// Marks an item released. Idempotent: releasing a released or unknown id changes nothing.
-pub(crate) async fn release(db: &DatabaseConnection, id: i64) -> Result<(), Error> {
+/// Locks an unreleased item for the rest of the transaction (PostgreSQL; SQLite's write lock
+/// already serialises writers). A second reprocess of the same item waits here, then finds it
+/// released: an item is recorded once.
+pub(crate) async fn claim(txn: &DatabaseTransaction, id: i64) -> Result<(), Error> {
+    quarantine::Entity::find_by_id(id)
+        .select_only()
+        .column(quarantine::Column::Id)
+        .filter(quarantine::Column::ReleasedAt.is_null())
+        .lock_exclusive()
+        .into_tuple::<i64>()
+        .one(txn)
+        .await?
+        .map(|_| ())
+        .ok_or(Error::NotQuarantined(id))
+}
+
+/// Marks a claimed item reprocessed, in the transaction that recorded it.
+pub(crate) async fn release(txn: &DatabaseTransaction, id: i64) -> Result<(), Error> {
     quarantine::Entity::update_many()
         .col_expr(quarantine::Column::ReleasedAt, Expr::value(Utc::now()))
         .filter(quarantine::Column::Id.eq(id))
-        .filter(quarantine::Column::ReleasedAt.is_null())
-        .exec(db)
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
+/// A claimed item that is quarantined again keeps waiting, with the reason it has now.
+pub(crate) async fn reword(
+    txn: &DatabaseTransaction,
+    id: i64,
+    reason: &QuarantineReason,
+) -> Result<(), Error> {
+    quarantine::Entity::update_many()
+        .col_expr(quarantine::Column::Reason, Expr::value(reason.to_string()))
+        .col_expr(quarantine::Column::ReasonKind, Expr::value(reason.kind()))
+        .filter(quarantine::Column::Id.eq(id))
+        .exec(txn)
         .await?;
     Ok(())
 }

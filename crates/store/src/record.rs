@@ -1,19 +1,31 @@
 //! Recording a delivery: the one write path, one transaction per delivery.
 //!
+//! The transaction claims the quarantine item a reprocess comes from (if any), locks or creates
+//! the case, looks for an earlier copy of the delivery (rule 1 of the state machine), lets
+//! `machine::apply` judge it, and writes what it decided: the delivery in the case history —
+//! for an applied one also the case and its feed entry — or, when the machine quarantines it,
+//! the quarantine item instead, leaving no trace on any case. A reprocessed item is released (or
+//! reworded, when it is quarantined again) in the same transaction, so a crash can neither
+//! record it twice nor lose it.
+//!
 //! # Concurrency
 //!
 //! The transaction is correct on PostgreSQL (READ COMMITTED) and SQLite alike:
 //!
-//! 1. Its **first statement** inserts a placeholder case row (revision 0) with
+//! 1. Its **first write** inserts a placeholder case row (revision 0) with
 //!    `ON CONFLICT (scan_ref) DO NOTHING`. On SQLite the transaction starts `IMMEDIATE` anyway,
 //!    and a write as first statement takes the single write lock at once, so a transaction
 //!    never has to upgrade from reader to writer (the upgrade fails with `SQLITE_BUSY`
 //!    regardless of the busy timeout). On PostgreSQL two first deliveries of a new case cannot
 //!    both insert: the second waits for the first to commit, then does nothing.
+//!    A placeholder that the delivery does not turn into a case (a duplicate of a quarantined
+//!    copy, a quarantined delivery) is deleted again before the commit.
 //! 2. The case row is then read `FOR UPDATE` (PostgreSQL; SQLite's write lock already
 //!    serialises writers and sea-query renders no lock clause there), so every later read in
 //!    the transaction — person, duplicate check — sees the state left by the previous writer
-//!    of this case, and revisions are assigned without gaps or repeats.
+//!    of this case, and revisions are assigned without gaps or repeats. (A reprocess locks its
+//!    quarantine item before that, and webhooks never lock quarantine rows: the lock order is
+//!    always quarantine item → case row → counter row.)
 //! 3. Only for an applied change, after everything else (delivery row, person upsert), the feed
 //!    position is taken with `UPDATE feed_counter SET value = value + 1 WHERE id = 1 RETURNING
 //!    value`; all that follows before the commit is the update of the already locked case row
@@ -28,28 +40,29 @@
 //! commit, which is why it comes last. Locks are always taken case row → counter row, so there
 //! is no deadlock cycle.
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
-    ColumnTrait, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter, QuerySelect,
-    SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    ColumnTrait, Condition, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter,
+    QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
 };
-use sha2::{Digest, Sha256};
 use tracing::Instrument as _;
 use tracing::field::Empty;
-use verdict_domain::{Case, Cursor, NewDelivery, Outcome, Recorded, machine};
+use verdict_domain::{
+    Case, Cursor, EventType, Fingerprint, NewDelivery, NewQuarantine, Outcome, Prior, Recorded,
+    Transition, machine,
+};
 
-use crate::entity::{case, case_change, case_person, delivery};
+use crate::entity::{case, case_change, case_person, delivery, quarantine as quarantine_row};
 use crate::span::{self, DbTarget};
-use crate::{Error, convert, feed};
+use crate::{Error, convert, feed, quarantine};
 
-/// Records one delivery and applies it; see the module docs for the locking.
+/// Records one delivery; see the module docs for what and in which order.
 ///
-/// The whole transaction is one OpenTelemetry CLIENT span, `INSERT deliveries` (every delivery
-/// inserts its row; an applied one also updates `cases` and appends to `case_changes`), a child
-/// of the webhook's request span. It carries the semconv `db.*` attributes and the case's
-/// scanRef, event type, outcome and revision, never a statement's values.
+/// The whole transaction is one OpenTelemetry CLIENT span, `INSERT deliveries`, a child of the
+/// webhook's request span. It carries the semconv `db.*` attributes and the case's scanRef,
+/// event type, outcome and revision, never a statement's values.
 pub(crate) async fn record(
     db: &DatabaseConnection,
     target: &DbTarget,
@@ -67,7 +80,7 @@ pub(crate) async fn record(
         server.address = target.server_address.as_deref(),
         server.port = target.server_port,
         error.type = Empty,
-        scan_ref = %delivery.payload.scan_ref(),
+        scan_ref = %delivery.payload.scan_ref,
         event_type = %delivery.event,
         outcome = Empty,
         revision = Empty,
@@ -75,11 +88,10 @@ pub(crate) async fn record(
     let recorded = transaction(db, delivery).instrument(span.clone()).await;
     match &recorded {
         Ok(recorded) => {
-            span.record("outcome", recorded.outcome.as_str());
-            span.record(
-                "revision",
-                i64::try_from(recorded.case.revision).unwrap_or(i64::MAX),
-            );
+            span.record("outcome", recorded.label());
+            if let Some(case) = recorded.case() {
+                span.record("revision", i64::try_from(case.revision).unwrap_or(i64::MAX));
+            }
         }
         Err(error) => span::record_error(&span, error),
     }
@@ -100,26 +112,31 @@ async fn transaction(db: &DatabaseConnection, delivery: NewDelivery) -> Result<R
 }
 
 async fn record_in(txn: &DatabaseTransaction, delivery: NewDelivery) -> Result<Recorded, Error> {
-    let scan_ref = delivery.payload.scan_ref().to_owned();
-    let event_type = delivery.event.as_str();
-    let body_sha256 = hex::encode(Sha256::digest(&delivery.body));
+    let scan_ref = delivery.payload.scan_ref.as_str();
+    let fingerprint = Fingerprint::of(&delivery.body);
 
-    // 1. First statement: the write lock on SQLite, the per-case insert race on PostgreSQL.
+    // 0. A reprocess claims its item first; a concurrent reprocess of it finds it released.
+    if let Some(id) = delivery.releases {
+        quarantine::claim(txn, id).await?;
+    }
+
+    // 1. The write lock on SQLite, the per-case insert race on PostgreSQL.
     case::Entity::insert(placeholder(&delivery))
         .on_conflict_do_nothing_on([case::Column::ScanRef])
         .exec_without_returning(txn)
         .await?;
 
     // 2. The current state, locked for the rest of the transaction.
-    let row = case::Entity::find_by_id(scan_ref.as_str())
+    let row = case::Entity::find_by_id(scan_ref)
         .lock_exclusive()
         .one(txn)
         .await?
         .ok_or_else(|| Error::corrupt("case row missing right after its upsert"))?;
+    let decisive_at = row.decisive_at;
     let current = match row.revision {
         0 => None,
         _ => {
-            let person = case_person::Entity::find_by_id(scan_ref.as_str())
+            let person = case_person::Entity::find_by_id(scan_ref)
                 .one(txn)
                 .await?
                 .map(convert::person_from_row);
@@ -127,58 +144,159 @@ async fn record_in(txn: &DatabaseTransaction, delivery: NewDelivery) -> Result<R
         }
     };
 
-    // 3. Same event type and same raw body stored before for this case?
-    let already_stored = match current {
-        None => false,
-        Some(_) => delivery::Entity::find()
-            .select_only()
-            .column(delivery::Column::Id)
-            .filter(delivery::Column::ScanRef.eq(scan_ref.as_str()))
-            .filter(delivery::Column::EventType.eq(event_type))
-            .filter(delivery::Column::BodySha256.eq(body_sha256.as_str()))
-            .limit(1)
-            .into_tuple::<i64>()
-            .one(txn)
-            .await?
-            .is_some(),
-    };
+    // 3. Rule 1: an earlier copy, in the history or in the quarantine?
+    let seen_before = seen_before(txn, &delivery, &fingerprint).await?;
 
     // 4. The state machine decides.
+    let prior = current.as_ref().map(|case| Prior { case, decisive_at });
     let transition = machine::apply(
-        current.as_ref(),
+        prior,
         delivery.event,
         &delivery.payload,
-        already_stored,
+        seen_before,
         delivery.received_at,
     );
 
-    // 5. Every delivery is kept, whatever its outcome.
+    // 5. Write what it decided.
+    let recorded = match transition {
+        Transition::Applied {
+            case,
+            decisive_at,
+            delivery_final,
+        } => {
+            let kept = (Outcome::Applied, delivery_final, case.revision);
+            insert_delivery(txn, &delivery, fingerprint, kept).await?;
+            let position = apply_change(txn, &case, decisive_at, &delivery.traceparent).await?;
+            Recorded::Applied { case, position }
+        }
+        Transition::Duplicate { delivery_final } => {
+            // Kept even when the case does not exist (its earlier copy waits in the
+            // quarantine), so every delivery stays recognisable; revision 0 says "no case".
+            let revision = current.as_ref().map_or(0, |case| case.revision);
+            let kept = (Outcome::Duplicate, delivery_final, revision);
+            insert_delivery(txn, &delivery, fingerprint, kept).await?;
+            if current.is_none() {
+                forget_placeholder(txn, scan_ref).await?;
+            }
+            Recorded::Duplicate { case: current }
+        }
+        Transition::Stale { delivery_final } => {
+            let case = current.ok_or_else(|| Error::corrupt("a stale delivery needs a case"))?;
+            let kept = (Outcome::Stale, delivery_final, case.revision);
+            insert_delivery(txn, &delivery, fingerprint, kept).await?;
+            Recorded::Stale { case }
+        }
+        Transition::Quarantine(reason) => {
+            if current.is_none() {
+                forget_placeholder(txn, scan_ref).await?;
+            }
+            let id = match delivery.releases {
+                Some(id) => {
+                    quarantine::reword(txn, id, &reason).await?;
+                    id
+                }
+                None => {
+                    let item = NewQuarantine {
+                        event_type: Some(delivery.event.as_str().to_owned()),
+                        body: delivery.body,
+                        reason: reason.clone(),
+                        received_at: delivery.received_at,
+                        traceparent: delivery.traceparent,
+                    };
+                    quarantine::insert_row(txn, item, fingerprint).await?
+                }
+            };
+            return Ok(Recorded::Quarantined { id, reason });
+        }
+    };
+    if let Some(id) = delivery.releases {
+        quarantine::release(txn, id).await?;
+    }
+    Ok(recorded)
+}
+
+/// Rule 1 of the state machine: a delivery kept before this one *arrived* — in the case history
+/// or in the quarantine — with the same raw body under any event type (1a), or with the same
+/// event type and content (1b). Never the quarantine item being reprocessed itself.
+///
+/// Both lookups are indexed; the few rows they find are compared by arrival time here rather
+/// than in SQL, where SQLite would compare timestamps as text.
+async fn seen_before(
+    txn: &DatabaseTransaction,
+    delivery: &NewDelivery,
+    fingerprint: &Fingerprint,
+) -> Result<bool, Error> {
+    let earlier = |at: &DateTime<Utc>| *at < delivery.received_at;
+    let history = delivery::Entity::find()
+        .select_only()
+        .column(delivery::Column::ReceivedAt)
+        .filter(delivery::Column::ScanRef.eq(delivery.payload.scan_ref.as_str()))
+        .filter(
+            Condition::any()
+                .add(delivery::Column::BodySha256.eq(fingerprint.body_sha256.as_str()))
+                .add(
+                    Condition::all()
+                        .add(delivery::Column::EventType.eq(delivery.event.as_str()))
+                        .add(
+                            delivery::Column::ContentSha256.eq(fingerprint.content_sha256.as_str()),
+                        ),
+                ),
+        )
+        .into_tuple::<DateTime<Utc>>()
+        .all(txn)
+        .await?;
+    if history.iter().any(earlier) {
+        return Ok(true);
+    }
+    // Quarantined bytes carry their case inside them, so no scanRef is needed to find them.
+    let parked = quarantine_row::Entity::find()
+        .select_only()
+        .columns([
+            quarantine_row::Column::Id,
+            quarantine_row::Column::EventType,
+            quarantine_row::Column::BodySha256,
+            quarantine_row::Column::ReceivedAt,
+        ])
+        .filter(
+            Condition::any()
+                .add(quarantine_row::Column::BodySha256.eq(fingerprint.body_sha256.as_str()))
+                .add(quarantine_row::Column::ContentSha256.eq(fingerprint.content_sha256.as_str())),
+        )
+        .into_tuple::<(i64, Option<String>, Option<String>, DateTime<Utc>)>()
+        .all(txn)
+        .await?;
+    Ok(parked.iter().any(|(id, event_type, body_sha256, at)| {
+        Some(*id) != delivery.releases
+            && earlier(at)
+            && (body_sha256.as_deref() == Some(fingerprint.body_sha256.as_str())
+                || EventType::from_header(event_type.as_deref()) == Ok(delivery.event))
+    }))
+}
+
+/// Keeps the delivery in the case history: `(outcome, whether it was final, case revision)`.
+async fn insert_delivery(
+    txn: &DatabaseTransaction,
+    delivery: &NewDelivery,
+    fingerprint: Fingerprint,
+    (outcome, is_final, revision): (Outcome, bool, u64),
+) -> Result<(), Error> {
     delivery::Entity::insert(delivery::ActiveModel {
         id: NotSet,
-        scan_ref: Set(scan_ref.clone()),
-        event_type: Set(event_type.to_owned()),
+        scan_ref: Set(delivery.payload.scan_ref.as_str().to_owned()),
+        event_type: Set(delivery.event.as_str().to_owned()),
         body: Set(delivery.body.to_vec()),
-        body_sha256: Set(body_sha256),
-        outcome: Set(transition.outcome.as_str().to_owned()),
-        is_final: Set(transition.delivery_final),
-        revision: Set(convert::to_i64(transition.case.revision, "case revision")?),
+        body_sha256: Set(fingerprint.body_sha256),
+        content_sha256: Set(Some(fingerprint.content_sha256)),
+        outcome: Set(outcome.as_str().to_owned()),
+        is_final: Set(is_final),
+        revision: Set(convert::to_i64(revision, "case revision")?),
         overall_status: Set(delivery.payload.status.overall.clone()),
         received_at: Set(delivery.received_at),
         traceparent: Set(delivery.traceparent.clone()),
     })
     .exec_without_returning(txn)
     .await?;
-
-    // 6. An applied change updates the case and joins the feed.
-    let position = match transition.outcome {
-        Outcome::Applied => Some(apply_change(txn, &transition.case, delivery.traceparent).await?),
-        Outcome::Duplicate | Outcome::Stale => None,
-    };
-    Ok(Recorded {
-        outcome: transition.outcome,
-        case: transition.case,
-        position,
-    })
+    Ok(())
 }
 
 /// Writes the applied case and its feed entry. The counter is taken after the person upsert so
@@ -186,7 +304,8 @@ async fn record_in(txn: &DatabaseTransaction, delivery: NewDelivery) -> Result<R
 async fn apply_change(
     txn: &DatabaseTransaction,
     case: &Case,
-    traceparent: Option<String>,
+    decisive_at: Option<DateTime<Utc>>,
+    traceparent: &Option<String>,
 ) -> Result<Cursor, Error> {
     if let Some(person) = &case.person {
         case_person::Entity::insert(convert::person_to_row(&case.scan_ref, person))
@@ -212,14 +331,14 @@ async fn apply_change(
     // Commit order starts here: see the module docs.
     let position = feed::next_position(txn).await?;
     case::Entity::update_many()
-        .set(convert::case_to_row(case, position)?)
+        .set(convert::case_to_row(case, position, decisive_at)?)
         .filter(case::Column::ScanRef.eq(case.scan_ref.as_str()))
         .exec(txn)
         .await?;
     case_change::Entity::insert(convert::change_to_row(
         position,
         case,
-        traceparent,
+        traceparent.clone(),
         Utc::now(),
     )?)
     .exec_without_returning(txn)
@@ -227,12 +346,12 @@ async fn apply_change(
     Ok(Cursor(convert::to_u64(position, "feed position")?))
 }
 
-/// The row that reserves a new case's scanRef; always overwritten in the same transaction
-/// because the first delivery of a case is always applied.
+/// The row that reserves a new case's scanRef: overwritten in the same transaction when the
+/// delivery applies, deleted by [`forget_placeholder`] when it does not.
 fn placeholder(delivery: &NewDelivery) -> case::ActiveModel {
     let empty_tags = convert::tags_to_json(&[]);
     case::ActiveModel {
-        scan_ref: Set(delivery.payload.scan_ref().to_owned()),
+        scan_ref: Set(delivery.payload.scan_ref.as_str().to_owned()),
         client_id: Set(delivery.payload.client_id.clone().unwrap_or_default()),
         external_ref: Set(None),
         decision: Set(verdict_domain::Decision::Pending.as_str().to_owned()),
@@ -251,5 +370,16 @@ fn placeholder(delivery: &NewDelivery) -> case::ActiveModel {
         updated_at: Set(delivery.received_at),
         finalized_at: Set(None),
         last_position: Set(0),
+        decisive_at: Set(None),
     }
+}
+
+/// Deletes this transaction's placeholder: no case row survives a delivery that made no case.
+async fn forget_placeholder(txn: &DatabaseTransaction, scan_ref: &str) -> Result<(), Error> {
+    case::Entity::delete_many()
+        .filter(case::Column::ScanRef.eq(scan_ref))
+        .filter(case::Column::Revision.eq(0))
+        .exec(txn)
+        .await?;
+    Ok(())
 }

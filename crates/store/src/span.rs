@@ -55,6 +55,7 @@ pub(crate) fn record_error(span: &tracing::Span, error: &Error) {
         Error::Db(_) => "database_error",
         Error::UnsupportedUrl(_) => "unsupported_url",
         Error::Corrupt(_) => "corrupt_data",
+        Error::NotQuarantined(_) => "not_quarantined",
     };
     span.record("error.type", kind);
     span.record("otel.status_code", "error");

@@ -124,6 +124,11 @@ impl TestApp {
         &self.db
     }
 
+    /// The Redis server and channel of this app, when it runs with Redis.
+    pub fn redis(&self) -> Option<&TestRedis> {
+        self.redis.as_ref()
+    }
+
     /// A fresh gRPC client.
     pub async fn grpc(&self) -> CaseServiceClient<Channel> {
         let url = format!("http://{}", self.grpc_addr);
@@ -185,6 +190,14 @@ impl Drop for TestApp {
     }
 }
 
+/// The bus settings of an app on `redis`, or in-process.
+fn bus_config(redis: Option<&TestRedis>) -> verdict::config::BusConfig {
+    verdict::config::BusConfig {
+        redis_url: redis.map(|r| r.url().to_owned()),
+        redis_channel: redis.map_or_else(|| "unused".to_owned(), |r| r.channel().to_owned()),
+    }
+}
+
 fn config(db: &TestDatabase, redis: Option<&TestRedis>, options: &TestAppOptions) -> Config {
     let localhost = SocketAddr::from(([127, 0, 0, 1], 0));
     Config {
@@ -195,8 +208,7 @@ fn config(db: &TestDatabase, redis: Option<&TestRedis>, options: &TestAppOptions
             db_max_connections: 8,
         },
         migrate_on_start: true,
-        redis_url: redis.map(|r| r.url().to_owned()),
-        redis_channel: redis.map_or_else(|| "unused".to_owned(), |r| r.channel().to_owned()),
+        bus: bus_config(redis),
         webhook_secret: Some(SECRET.to_owned().into()),
         grpc_token: options.grpc_token.clone().map(Into::into),
         allow_unsigned: false,

@@ -76,9 +76,6 @@ impl CaseStore for FakeStore {
     async fn quarantined(&self, _: u32) -> Result<Vec<QuarantineItem>, Error> {
         unreachable!("the resync never touches quarantine")
     }
-    async fn release_quarantined(&self, _: i64) -> Result<(), Error> {
-        unreachable!("the resync never touches quarantine")
-    }
     async fn ping(&self) -> Result<(), Error> {
         Ok(())
     }

@@ -1,13 +1,12 @@
-use std::collections::HashSet;
-
 use chrono::TimeZone;
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 
 use super::*;
-use crate::Person;
+use crate::{Fingerprint, Outcome, Person};
 
 mod props;
+mod rules;
+mod trust;
 
 const GO_IDENFY: &[u8] = include_bytes!("../../tests/fixtures/go-idenfy-webhook.json");
 const LEGACY: &[u8] = include_bytes!("../../tests/fixtures/idenfy-legacy-example.json");
@@ -40,38 +39,139 @@ fn final_of(event: EventType, body: &Value) -> bool {
     is_final(event, &payload(body))
 }
 
-/// Decision of a delivery as `apply` would compute it.
-fn decision_of(event: EventType, body: &Value) -> Decision {
-    let p = payload(body);
-    decision(event, &p, is_final(event, &p))
+/// What [`classify`] makes of a delivery.
+fn kind_of(event: EventType, body: &Value) -> Result<Kind, QuarantineReason> {
+    classify(event, &payload(body))
 }
 
-/// A minimal store: remembers (event type, body hash) of every delivery, like the real one.
+/// The decision a delivery would give a case it applies to.
+fn decision_of(event: EventType, body: &Value) -> Decision {
+    match kind_of(event, body) {
+        Ok(Kind::Final(decision)) => decision,
+        Ok(Kind::Preliminary | Kind::Reopening | Kind::Lifecycle) => Decision::Pending,
+        Err(reason) => panic!("{event} {body} is quarantined: {reason}"),
+    }
+}
+
+/// A delivery judged against nothing: the first one Verdict sees of a case.
+fn first(event: EventType, body: &Value, received_at: DateTime<Utc>) -> Transition {
+    apply(None, event, &payload(body), false, received_at)
+}
+
+/// The case a first delivery creates; panics if it does not apply.
+fn created(event: EventType, body: &Value) -> (Case, bool) {
+    match first(event, body, at(0)) {
+        Transition::Applied {
+            case,
+            delivery_final,
+            ..
+        } => (case, delivery_final),
+        other => panic!("{event} {body} did not apply: {other:?}"),
+    }
+}
+
+/// A recorded delivery as the tests look at it: its outcome, its own finality and the case
+/// after it.
+#[derive(Debug, Clone, PartialEq)]
+struct Step {
+    outcome: Outcome,
+    delivery_final: bool,
+    case: Case,
+}
+
+/// A model of the store around [`apply`]: every delivery is kept — in the case history (even a
+/// duplicate of a case that does not exist yet) or in the quarantine — and "seen before" is
+/// answered as the real store does: an earlier kept delivery with the same raw body (rule 1a),
+/// or with the same event type and content (rule 1b), "earlier" meaning by arrival time, never
+/// the quarantine item being reprocessed.
 #[derive(Debug, Default)]
 struct Store {
     case: Option<Case>,
-    seen: HashSet<(EventType, Vec<u8>)>,
+    decisive_at: Option<DateTime<Utc>>,
+    kept: Vec<(DateTime<Utc>, EventType, Fingerprint)>,
     clock: i64,
 }
 
 impl Store {
-    fn deliver(&mut self, event: EventType, body: &[u8]) -> Transition {
-        let payload = Payload::parse(body).unwrap();
-        let already_stored = !self.seen.insert((event, Sha256::digest(body).to_vec()));
+    /// Records a delivery arriving now, one second after the previous one.
+    fn deliver(&mut self, event: EventType, body: &[u8]) -> Step {
         self.clock += 1;
-        let t = apply(
-            self.case.as_ref(),
-            event,
-            &payload,
-            already_stored,
-            at(self.clock),
-        );
-        self.case = Some(t.case.clone());
+        let received_at = at(self.clock);
+        match self.judge(event, body, received_at, None) {
+            Transition::Quarantine(reason) => panic!("{event} was quarantined: {reason}"),
+            t => self.step(t),
+        }
+    }
+
+    fn deliver_json(&mut self, event: EventType, body: &Value) -> Step {
+        self.deliver(event, &serde_json::to_vec(body).unwrap())
+    }
+
+    /// Judges a delivery that arrived at `received_at` and keeps what the real store keeps.
+    /// `releases` is the index of the quarantine entry it is reprocessed from.
+    fn judge(
+        &mut self,
+        event: EventType,
+        body: &[u8],
+        received_at: DateTime<Utc>,
+        releases: Option<usize>,
+    ) -> Transition {
+        let payload = Payload::parse(body).unwrap();
+        let fingerprint = Fingerprint::of(body);
+        let seen_before = self.kept.iter().enumerate().any(|(i, (at, e, f))| {
+            *at < received_at
+                && Some(i) != releases
+                && (f.body_sha256 == fingerprint.body_sha256
+                    || (*e == event && f.content_sha256 == fingerprint.content_sha256))
+        });
+        let prior = self.case.as_ref().map(|case| Prior {
+            case,
+            decisive_at: self.decisive_at,
+        });
+        let t = apply(prior, event, &payload, seen_before, received_at);
+        let kept = match &t {
+            Transition::Applied {
+                case, decisive_at, ..
+            } => {
+                self.case = Some(case.clone());
+                self.decisive_at = *decisive_at;
+                true
+            }
+            Transition::Duplicate { .. } | Transition::Stale { .. } => true,
+            // A reprocessed item quarantined again stays where it is.
+            Transition::Quarantine(_) => releases.is_none(),
+        };
+        if kept {
+            self.kept.push((received_at, event, fingerprint));
+        }
         t
     }
 
-    fn deliver_json(&mut self, event: EventType, body: &Value) -> Transition {
-        self.deliver(event, &serde_json::to_vec(body).unwrap())
+    /// Sets a delivery aside in the quarantine as it arrives (as an older Verdict did with an
+    /// event type it did not know), to be reprocessed later; returns its entry.
+    fn park(&mut self, event: EventType, body: &[u8], received_at: DateTime<Utc>) -> usize {
+        self.kept.push((received_at, event, Fingerprint::of(body)));
+        self.kept.len() - 1
+    }
+
+    /// Reprocesses a parked delivery with its original arrival time.
+    fn reprocess(&mut self, entry: usize, event: EventType, body: &[u8]) -> Transition {
+        let received_at = self.kept[entry].0;
+        self.judge(event, body, received_at, Some(entry))
+    }
+
+    fn step(&self, t: Transition) -> Step {
+        let (outcome, delivery_final) = match t {
+            Transition::Applied { delivery_final, .. } => (Outcome::Applied, delivery_final),
+            Transition::Duplicate { delivery_final } => (Outcome::Duplicate, delivery_final),
+            Transition::Stale { delivery_final } => (Outcome::Stale, delivery_final),
+            Transition::Quarantine(reason) => panic!("quarantined: {reason}"),
+        };
+        Step {
+            outcome,
+            delivery_final,
+            case: self.case().clone(),
+        }
     }
 
     fn case(&self) -> &Case {
@@ -168,16 +268,23 @@ fn real_fixtures_are_classified_as_documented() {
     let legacy = Payload::parse(LEGACY).unwrap();
     let legacy_event = EventType::from_header(None).unwrap();
     assert!(is_final(legacy_event, &legacy), "legacy APPROVED is final");
-    assert_eq!(decision(legacy_event, &legacy, true), Decision::Approved);
+    assert_eq!(
+        classify(legacy_event, &legacy),
+        Ok(Kind::Final(Decision::Approved))
+    );
 
     let newer = Payload::parse(GO_IDENFY).unwrap();
     assert!(!is_final(AutoFinished, &newer), "final: false");
-    assert_eq!(decision(AutoFinished, &newer, false), Decision::Pending);
+    assert_eq!(classify(AutoFinished, &newer), Ok(Kind::Preliminary));
     assert!(is_final(ManualFinished, &newer));
-    assert_eq!(decision(ManualFinished, &newer, true), Decision::Approved);
+    // The fixture says final: false; as MANUAL_FINISHED that is a contradiction.
+    assert_eq!(
+        classify(ManualFinished, &newer),
+        Err(QuarantineReason::HeaderBodyMismatch(ManualFinished))
+    );
 }
 
-// ---- decision ----
+// ---- classify: what a delivery is ----
 
 #[test]
 fn final_overall_status_maps_to_our_decision() {
@@ -186,7 +293,6 @@ fn final_overall_status_maps_to_our_decision() {
         ("DENIED", Decision::Denied),
         ("SUSPECTED", Decision::Suspected),
         ("EXPIRED", Decision::Expired),
-        ("EXPIRED-DELETED", Decision::Expired),
     ];
     for event in [AutoFinished, ManualFinished, Legacy, Resubmitted] {
         for (overall, expected) in table {
@@ -213,57 +319,131 @@ fn legacy_decided_statuses_map_without_a_final_flag() {
 
 #[test]
 fn cancelled_event_decides_cancelled_whatever_the_status() {
-    for overall in ["APPROVED", "DENIED", "EXPIRED", "ACTIVE", ""] {
+    for overall in ["APPROVED", "DENIED", "EXPIRED", "ACTIVE", "DELETED", ""] {
         for header in ["IDENTIFICATION_CANCELLED", "IDENTIFICATION_CANCELED"] {
             let event = EventType::from_header(Some(header)).unwrap();
-            assert_eq!(
-                decision_of(event, &body(Some(false), overall)),
-                Decision::Cancelled,
-                "{header} {overall}"
-            );
+            for b in [body(Some(false), overall), body(None, overall)] {
+                assert_eq!(
+                    kind_of(event, &b),
+                    Ok(Kind::Final(Decision::Cancelled)),
+                    "{header} {b}"
+                );
+            }
         }
     }
 }
 
 #[test]
 fn expired_event_decides_expired_whatever_the_status() {
-    for overall in ["APPROVED", "ACTIVE", "DENIED", ""] {
+    for overall in [
+        "APPROVED",
+        "ACTIVE",
+        "DENIED",
+        "EXPIRED-DELETED",
+        "REVIEWING",
+        "",
+    ] {
         assert_eq!(
-            decision_of(Expired, &body(Some(false), overall)),
-            Decision::Expired,
+            kind_of(Expired, &body(Some(false), overall)),
+            Ok(Kind::Final(Decision::Expired)),
             "{overall}"
         );
     }
     assert_eq!(
-        decision_of(Expired, &json!({"scanRef": "s"})),
-        Decision::Expired
+        kind_of(Expired, &json!({"scanRef": "s"})),
+        Ok(Kind::Final(Decision::Expired))
     );
 }
 
 #[test]
 fn preliminary_result_is_pending_whatever_the_status() {
-    for overall in ["APPROVED", "DENIED", "SUSPECTED", "REVIEWING", "EXPIRED"] {
+    for overall in [
+        "APPROVED",
+        "DENIED",
+        "SUSPECTED",
+        "REVIEWING",
+        "EXPIRED",
+        "",
+    ] {
         assert_eq!(
-            decision_of(AutoFinished, &body(Some(false), overall)),
-            Decision::Pending,
+            kind_of(AutoFinished, &body(Some(false), overall)),
+            Ok(Kind::Preliminary),
             "{overall}"
         );
         assert_eq!(
-            decision_of(Resubmitted, &body(Some(false), overall)),
-            Decision::Pending,
+            kind_of(Resubmitted, &body(Some(false), overall)),
+            Ok(Kind::Reopening),
             "{overall}"
+        );
+        assert_eq!(
+            decision_of(AutoFinished, &body(Some(false), overall)),
+            Decision::Pending
         );
     }
 }
 
 #[test]
-fn final_result_with_a_status_we_cannot_summarise_is_pending_but_final() {
-    for overall in ["REVIEWING", "DELETED", "SOMETHING_NEW", "approved"] {
-        let b = body(Some(true), overall);
-        let t = apply(None, ManualFinished, &payload(&b), false, at(0));
-        assert!(t.case.is_final);
-        assert_eq!(t.case.decision, Decision::Pending, "{overall}");
-        assert_eq!(t.case.overall_status.as_deref(), Some(overall));
+fn manual_finished_saying_not_final_is_a_header_body_mismatch() {
+    for overall in ["APPROVED", "DENIED", "REVIEWING"] {
+        assert_eq!(
+            kind_of(ManualFinished, &body(Some(false), overall)),
+            Err(QuarantineReason::HeaderBodyMismatch(ManualFinished)),
+            "{overall}"
+        );
+    }
+    // Without the flag (a legacy body) nothing contradicts the header.
+    assert_eq!(
+        kind_of(ManualFinished, &body(None, "DENIED")),
+        Ok(Kind::Final(Decision::Denied))
+    );
+    // The same body under a header that makes no finality claim is a preliminary result.
+    assert_eq!(
+        kind_of(AutoFinished, &body(Some(false), "APPROVED")),
+        Ok(Kind::Preliminary)
+    );
+}
+
+#[test]
+fn final_result_that_cannot_be_summarised_is_quarantined() {
+    let mut bodies: Vec<Value> = ["REVIEWING", "ACTIVE", "SOMETHING_NEW", "approved", ""]
+        .into_iter()
+        .map(|overall| body(Some(true), overall))
+        .collect();
+    bodies.push(json!({"scanRef": "s", "final": true, "status": {"overall": null}}));
+    bodies.push(json!({"scanRef": "s", "final": true, "status": null}));
+    for event in [AutoFinished, ManualFinished, Legacy, Resubmitted] {
+        for b in &bodies {
+            assert_eq!(
+                kind_of(event, b),
+                Err(QuarantineReason::UnsummarisableFinal),
+                "{event} {b}"
+            );
+            assert_eq!(
+                first(event, b, at(0)),
+                Transition::Quarantine(QuarantineReason::UnsummarisableFinal),
+                "never a final case with a PENDING decision"
+            );
+        }
+    }
+    // MANUAL_FINISHED needs no flag to be final.
+    assert_eq!(
+        kind_of(ManualFinished, &body(None, "REVIEWING")),
+        Err(QuarantineReason::UnsummarisableFinal)
+    );
+}
+
+#[test]
+fn lifecycle_statuses_are_notices_whatever_the_header_claims() {
+    for overall in LIFECYCLE_STATUSES {
+        for event in [AutoFinished, ManualFinished, Legacy, Resubmitted] {
+            for flag in [Some(true), Some(false), None] {
+                assert_eq!(
+                    kind_of(event, &body(flag, overall)),
+                    Ok(Kind::Lifecycle),
+                    "{event} {overall} {flag:?}"
+                );
+            }
+        }
     }
 }
 
@@ -275,17 +455,19 @@ fn a_decision_other_than_pending_always_comes_with_final() {
         body(None, "APPROVED"),
         body(Some(false), "EXPIRED"),
         body(None, "EXPIRED-DELETED"),
+        body(Some(true), "DELETED"),
         body(None, "REVIEWING"),
         json!({"scanRef": "s"}),
     ];
     for event in EventType::ALL {
         for b in &bodies {
-            let t = apply(None, event, &payload(b), false, at(0));
-            assert!(
-                t.case.decision == Decision::Pending || t.case.is_final,
-                "{event} {b} gave {:?} without final",
-                t.case.decision
-            );
+            if let Transition::Applied { case, .. } = first(event, b, at(0)) {
+                assert!(
+                    case.decision == Decision::Pending || case.is_final,
+                    "{event} {b} gave {:?} without final",
+                    case.decision
+                );
+            }
         }
     }
 }
@@ -293,16 +475,35 @@ fn a_decision_other_than_pending_always_comes_with_final() {
 // ---- apply: first delivery ----
 
 #[test]
-fn first_delivery_is_always_applied_with_revision_one() {
+fn first_delivery_applies_with_revision_one_unless_quarantined() {
     for event in EventType::ALL {
         for b in [body(Some(false), "REVIEWING"), body(Some(true), "DENIED")] {
-            for already_stored in [false, true] {
-                let t = apply(None, event, &payload(&b), already_stored, at(0));
-                assert_eq!(t.outcome, Outcome::Applied, "{event} {b}");
-                assert_eq!(t.case.revision, 1);
-                assert_eq!(t.case.last_event_type, event.as_str());
+            let t = first(event, &b, at(0));
+            if event == ManualFinished && b["final"] == json!(false) {
+                assert!(matches!(t, Transition::Quarantine(_)), "{event} {b}");
+                continue;
             }
+            let (case, _) = created(event, &b);
+            assert_eq!(case.revision, 1);
+            assert_eq!(case.last_event_type, event.as_str());
+            assert_eq!((case.created_at, case.updated_at), (at(0), at(0)));
         }
+    }
+}
+
+#[test]
+fn first_delivery_seen_before_is_a_duplicate_even_without_a_case() {
+    // The earlier copy waits in the quarantine: a replay under another header must not
+    // create the case it could not create itself.
+    let b = body(Some(false), "APPROVED");
+    for event in EventType::ALL {
+        assert_eq!(
+            apply(None, event, &payload(&b), true, at(0)),
+            Transition::Duplicate {
+                delivery_final: final_of(event, &b)
+            },
+            "{event}"
+        );
     }
 }
 
@@ -325,362 +526,81 @@ fn first_delivery_fills_the_case_from_the_body() {
         },
         "data": {"docFirstName": "ANNA", "docNumber": "X1"}
     });
-    let t = apply(None, ManualFinished, &payload(&b), false, at(5));
-    assert!(t.delivery_final);
+    let t = first(ManualFinished, &b, at(5));
     assert_eq!(
-        t.case,
-        Case {
-            scan_ref: "scan-1".into(),
-            client_id: "client-1".into(),
-            external_ref: Some("ext-1".into()),
-            decision: Decision::Suspected,
-            is_final: true,
-            overall_status: Some("SUSPECTED".into()),
-            last_event_type: "IDENTIFICATION_MANUAL_FINISHED".into(),
-            revision: 1,
-            auto_document: Some("DOC_VALIDATED".into()),
-            auto_face: Some("FACE_MATCH".into()),
-            manual_document: Some("DOC_INFO_MISMATCH".into()),
-            manual_face: Some("FACE_UNCERTAIN".into()),
-            fraud_tags: vec!["DUPLICATE_FACE".into()],
-            mismatch_tags: vec!["NAME".into(), "SURNAME".into()],
-            suspicion_reasons: vec!["FACE_SUSPECTED".into()],
-            created_at: at(5),
-            updated_at: at(5),
-            finalized_at: Some(at(5)),
-            person: Some(Person {
-                first_name: Some("ANNA".into()),
-                document_number: Some("X1".into()),
-                ..Person::default()
-            }),
+        t,
+        Transition::Applied {
+            case: Case {
+                scan_ref: "scan-1".into(),
+                client_id: "client-1".into(),
+                external_ref: Some("ext-1".into()),
+                decision: Decision::Suspected,
+                is_final: true,
+                overall_status: Some("SUSPECTED".into()),
+                last_event_type: "IDENTIFICATION_MANUAL_FINISHED".into(),
+                revision: 1,
+                auto_document: Some("DOC_VALIDATED".into()),
+                auto_face: Some("FACE_MATCH".into()),
+                manual_document: Some("DOC_INFO_MISMATCH".into()),
+                manual_face: Some("FACE_UNCERTAIN".into()),
+                fraud_tags: vec!["DUPLICATE_FACE".into()],
+                mismatch_tags: vec!["NAME".into(), "SURNAME".into()],
+                suspicion_reasons: vec!["FACE_SUSPECTED".into()],
+                created_at: at(5),
+                updated_at: at(5),
+                finalized_at: Some(at(5)),
+                person: Some(Person {
+                    first_name: Some("ANNA".into()),
+                    document_number: Some("X1".into()),
+                    ..Person::default()
+                }),
+            },
+            decisive_at: Some(at(5)),
+            delivery_final: true,
         }
     );
 }
 
 #[test]
 fn first_preliminary_delivery_opens_a_pending_case() {
-    let t = apply(
-        None,
-        AutoFinished,
-        &payload(&body(Some(false), "APPROVED")),
-        false,
-        at(0),
-    );
-    assert!(!t.delivery_final);
-    assert!(!t.case.is_final);
-    assert_eq!(t.case.decision, Decision::Pending);
-    assert_eq!(t.case.finalized_at, None);
-    assert_eq!(t.case.overall_status.as_deref(), Some("APPROVED"));
+    let t = first(AutoFinished, &body(Some(false), "APPROVED"), at(0));
+    let Transition::Applied {
+        case,
+        decisive_at,
+        delivery_final,
+    } = t
+    else {
+        panic!("{t:?}")
+    };
+    assert!(!delivery_final);
+    assert!(!case.is_final);
+    assert_eq!(case.decision, Decision::Pending);
+    assert_eq!(case.finalized_at, None);
+    assert_eq!(case.overall_status.as_deref(), Some("APPROVED"));
+    assert_eq!(decisive_at, None, "nothing decided or reopened yet");
 }
 
 #[test]
 fn body_without_person_data_leaves_the_person_unknown() {
-    let t = apply(
-        None,
-        Cancelled,
-        &payload(&json!({"scanRef": "s", "data": null})),
-        false,
-        at(0),
-    );
-    assert_eq!(t.case.person, None);
-    assert_eq!(t.case.client_id, "", "no clientId anywhere");
+    let (case, _) = created(Cancelled, &json!({"scanRef": "s", "data": null}));
+    assert_eq!(case.person, None);
+    assert_eq!(case.client_id, "", "no clientId anywhere");
 }
 
-// ---- apply: the rules in arrival order ----
-
 #[test]
-fn duplicate_never_changes_the_case_or_its_revision() {
-    let mut store = Store::default();
-    let prelim = body(Some(false), "REVIEWING");
-    let manual = body(Some(true), "APPROVED");
-    store.deliver_json(AutoFinished, &prelim);
-
-    let before = store.case().clone();
-    let t = store.deliver_json(AutoFinished, &prelim);
-    assert_eq!(t.outcome, Outcome::Duplicate);
-    assert_eq!(t.case, before, "not even updated_at moves");
-
-    store.deliver_json(ManualFinished, &manual);
-    let before = store.case().clone();
-    for event in [ManualFinished, AutoFinished] {
-        let b = if event == ManualFinished {
-            &manual
-        } else {
-            &prelim
-        };
-        let t = store.deliver_json(event, b);
-        assert_eq!(t.outcome, Outcome::Duplicate, "{event}");
-        assert_eq!(t.case, before);
+fn lifecycle_notice_for_an_unknown_case_invents_no_decision() {
+    for overall in LIFECYCLE_STATUSES {
+        for event in [Legacy, ManualFinished, AutoFinished] {
+            let (case, _) = created(event, &body(Some(true), overall));
+            assert_eq!(
+                (case.decision, case.is_final, case.finalized_at),
+                (Decision::Pending, false, None),
+                "{event} {overall}"
+            );
+            assert_eq!(case.overall_status.as_deref(), Some(overall));
+            assert_eq!(case.person, None, "a notice adds no personal data");
+            assert_eq!(case.auto_document, None, "nor any result");
+            assert_eq!((case.revision, case.client_id.as_str()), (1, "client-1"));
+        }
     }
-    assert_eq!(store.case().revision, 2);
-}
-
-#[test]
-fn duplicate_resubmission_does_not_reopen_again() {
-    let mut store = Store::default();
-    let resubmitted = body(Some(false), "REVIEWING");
-    store.deliver_json(ManualFinished, &body(Some(true), "DENIED"));
-    store.deliver_json(Resubmitted, &resubmitted);
-    store.deliver_json(ManualFinished, &body(Some(true), "APPROVED"));
-    let t = store.deliver_json(Resubmitted, &resubmitted);
-    assert_eq!(t.outcome, Outcome::Duplicate);
-    assert!(t.case.is_final);
-    assert_eq!(t.case.decision, Decision::Approved);
-    assert_eq!(t.case.revision, 3);
-}
-
-#[test]
-fn same_body_under_another_event_type_is_not_a_duplicate() {
-    let mut store = Store::default();
-    let b = body(Some(false), "REVIEWING");
-    store.deliver_json(AutoFinished, &b);
-    let t = store.deliver_json(ManualFinished, &b);
-    assert_eq!(t.outcome, Outcome::Applied);
-    assert_eq!(t.case.revision, 2);
-    assert!(t.case.is_final);
-}
-
-#[test]
-fn late_preliminary_result_does_not_override_final() {
-    let mut store = Store::default();
-    store.deliver_json(ManualFinished, &body(Some(true), "DENIED"));
-    let before = store.case().clone();
-
-    let t = store.deliver_json(AutoFinished, &body(Some(false), "APPROVED"));
-    assert_eq!(t.outcome, Outcome::Stale);
-    assert!(!t.delivery_final);
-    assert_eq!(t.case, before);
-    assert_eq!(t.case.revision, 1);
-    assert_eq!(t.case.decision, Decision::Denied);
-}
-
-#[test]
-fn late_legacy_undecided_result_is_stale_after_final() {
-    let mut store = Store::default();
-    store.deliver_json(AutoFinished, &body(Some(true), "APPROVED"));
-    let before = store.case().clone();
-    let t = store.deliver_json(Legacy, &body(None, "REVIEWING"));
-    assert_eq!(t.outcome, Outcome::Stale);
-    assert_eq!(t.case, before);
-}
-
-#[test]
-fn preliminary_results_apply_while_the_case_is_open() {
-    let mut store = Store::default();
-    store.deliver_json(AutoFinished, &body(Some(false), "REVIEWING"));
-    let t = store.deliver_json(AutoFinished, &body(Some(false), "SUSPECTED"));
-    assert_eq!(t.outcome, Outcome::Applied);
-    assert_eq!(t.case.revision, 2);
-    assert_eq!(t.case.overall_status.as_deref(), Some("SUSPECTED"));
-    assert_eq!(t.case.decision, Decision::Pending);
-    assert_eq!(t.case.updated_at, at(2));
-    assert_eq!(t.case.created_at, at(1));
-}
-
-#[test]
-fn latest_final_wins() {
-    let mut store = Store::default();
-    store.deliver_json(AutoFinished, &body(Some(true), "APPROVED"));
-    let t = store.deliver_json(ManualFinished, &body(Some(true), "DENIED"));
-    assert_eq!(t.outcome, Outcome::Applied);
-    assert_eq!(t.case.decision, Decision::Denied);
-    assert_eq!(t.case.revision, 2);
-
-    // A final result arriving after another final one still applies, whatever its type.
-    let t = store.deliver_json(AutoFinished, &body(Some(true), "SUSPECTED"));
-    assert_eq!(t.outcome, Outcome::Applied);
-    assert_eq!(t.case.decision, Decision::Suspected);
-    assert_eq!(t.case.last_event_type, "IDENTIFICATION_AUTO_FINISHED");
-
-    let t = store.deliver_json(Cancelled, &json!({"scanRef": "s"}));
-    assert_eq!(t.case.decision, Decision::Cancelled);
-    assert_eq!(t.case.revision, 4);
-    assert!(t.case.is_final);
-}
-
-#[test]
-fn final_after_final_keeps_the_time_the_case_became_final() {
-    let mut store = Store::default();
-    store.deliver_json(AutoFinished, &body(Some(true), "APPROVED"));
-    let t = store.deliver_json(ManualFinished, &body(Some(true), "DENIED"));
-    assert_eq!(t.case.finalized_at, Some(at(1)));
-    assert_eq!(t.case.updated_at, at(2));
-}
-
-#[test]
-fn final_after_preliminary_sets_finalized_at() {
-    let mut store = Store::default();
-    store.deliver_json(AutoFinished, &body(Some(false), "REVIEWING"));
-    assert_eq!(store.case().finalized_at, None);
-    let t = store.deliver_json(ManualFinished, &body(Some(true), "APPROVED"));
-    assert_eq!(t.case.finalized_at, Some(at(2)));
-    assert_eq!(t.case.decision, Decision::Approved);
-}
-
-#[test]
-fn resubmitted_after_final_reopens_the_case() {
-    let mut store = Store::default();
-    store.deliver_json(ManualFinished, &body(Some(true), "DENIED"));
-    let t = store.deliver_json(Resubmitted, &body(Some(false), "DENIED"));
-    assert_eq!(t.outcome, Outcome::Applied);
-    assert!(!t.delivery_final);
-    assert!(!t.case.is_final);
-    assert_eq!(t.case.decision, Decision::Pending);
-    assert_eq!(t.case.finalized_at, None);
-    assert_eq!(t.case.revision, 2);
-    assert_eq!(t.case.last_event_type, "IDENTIFICATION_RESUBMITTED");
-    assert_eq!(t.case.created_at, at(1));
-}
-
-#[test]
-fn reopened_case_takes_preliminary_results_and_a_new_final_decision() {
-    let mut store = Store::default();
-    store.deliver_json(ManualFinished, &body(Some(true), "DENIED"));
-    store.deliver_json(Resubmitted, &body(Some(false), "REVIEWING"));
-    let t = store.deliver_json(AutoFinished, &body(Some(false), "REVIEWING"));
-    assert_eq!(t.outcome, Outcome::Applied, "open again, so not stale");
-    let t = store.deliver_json(ManualFinished, &body(Some(true), "APPROVED"));
-    assert_eq!(t.case.decision, Decision::Approved);
-    assert_eq!(t.case.finalized_at, Some(at(4)), "the new round's time");
-    assert_eq!(t.case.revision, 4);
-}
-
-#[test]
-fn resubmission_marked_final_decides_at_once() {
-    let mut store = Store::default();
-    store.deliver_json(ManualFinished, &body(Some(true), "DENIED"));
-    let t = store.deliver_json(Resubmitted, &body(Some(true), "APPROVED"));
-    assert_eq!(t.outcome, Outcome::Applied);
-    assert!(t.case.is_final);
-    assert_eq!(t.case.decision, Decision::Approved);
-}
-
-#[test]
-fn resubmission_carrying_an_expired_status_still_reopens_as_pending() {
-    let mut store = Store::default();
-    store.deliver_json(Legacy, &body(None, "EXPIRED"));
-    assert_eq!(store.case().decision, Decision::Expired);
-    let t = store.deliver_json(Resubmitted, &body(Some(false), "EXPIRED"));
-    assert!(!t.case.is_final);
-    assert_eq!(t.case.decision, Decision::Pending);
-}
-
-#[test]
-fn resubmitted_applies_while_the_case_is_open() {
-    let mut store = Store::default();
-    store.deliver_json(AutoFinished, &body(Some(false), "REVIEWING"));
-    let t = store.deliver_json(Resubmitted, &body(Some(false), "REVIEWING"));
-    assert_eq!(t.outcome, Outcome::Applied);
-    assert_eq!(t.case.revision, 2);
-}
-
-#[test]
-fn stale_and_duplicate_deliveries_report_their_own_finality() {
-    let mut store = Store::default();
-    let manual = body(Some(true), "APPROVED");
-    store.deliver_json(ManualFinished, &manual);
-    assert!(store.deliver_json(ManualFinished, &manual).delivery_final);
-    assert!(
-        !store
-            .deliver_json(AutoFinished, &body(Some(false), "REVIEWING"))
-            .delivery_final
-    );
-}
-
-#[test]
-fn client_and_external_refs_are_kept_when_a_later_body_lacks_them() {
-    let mut store = Store::default();
-    let mut first = body(Some(false), "REVIEWING");
-    first["externalRef"] = json!("ext-1");
-    store.deliver_json(AutoFinished, &first);
-    let t = store.deliver_json(Cancelled, &json!({"scanRef": "s"}));
-    assert_eq!(t.case.client_id, "client-1");
-    assert_eq!(t.case.external_ref.as_deref(), Some("ext-1"));
-
-    let t = store.deliver_json(
-        ManualFinished,
-        &json!({"scanRef": "s", "clientId": "client-2", "externalRef": "ext-2"}),
-    );
-    assert_eq!(t.case.client_id, "client-2");
-    assert_eq!(t.case.external_ref.as_deref(), Some("ext-2"));
-}
-
-#[test]
-fn sparse_final_body_keeps_the_person_we_knew() {
-    let mut store = Store::default();
-    store.deliver_json(AutoFinished, &body(Some(false), "REVIEWING"));
-    let known = store.case().person.clone();
-    assert!(known.is_some());
-    for event in [Cancelled, Expired] {
-        let t = store.deliver_json(event, &json!({"scanRef": "s", "data": null}));
-        assert_eq!(t.outcome, Outcome::Applied);
-        assert_eq!(t.case.person, known, "{event}");
-    }
-}
-
-#[test]
-fn body_that_names_the_person_replaces_it_whole() {
-    // The reviewer blanked the last name the automatic check had misread.
-    let mut store = Store::default();
-    store.deliver_json(AutoFinished, &body(Some(false), "REVIEWING"));
-    let mut manual = body(Some(true), "APPROVED");
-    manual["data"] = json!({"docFirstName": "ANNA", "docLastName": null});
-    let t = store.deliver_json(ManualFinished, &manual);
-    assert_eq!(
-        t.case.person,
-        Some(Person {
-            first_name: Some("ANNA".into()),
-            ..Person::default()
-        })
-    );
-}
-
-#[test]
-fn applied_delivery_takes_the_status_fields_of_its_body() {
-    let mut store = Store::default();
-    let mut prelim = body(Some(false), "REVIEWING");
-    prelim["status"]["fraudTags"] = json!(["DUPLICATE_FACE"]);
-    store.deliver_json(AutoFinished, &prelim);
-    let t = store.deliver_json(
-        ManualFinished,
-        &json!({"scanRef": "s", "status": {"overall": "APPROVED", "manualFace": "FACE_MATCH"}}),
-    );
-    assert_eq!(t.case.overall_status.as_deref(), Some("APPROVED"));
-    assert_eq!(t.case.manual_face.as_deref(), Some("FACE_MATCH"));
-    assert_eq!(t.case.auto_document, None);
-    assert!(t.case.fraud_tags.is_empty());
-}
-
-#[test]
-fn missing_header_is_a_legacy_delivery_and_applies_as_such() {
-    let event = EventType::from_header(None).unwrap();
-    let t = apply(None, event, &Payload::parse(LEGACY).unwrap(), false, at(0));
-    assert_eq!(t.case.last_event_type, "IDENTIFICATION");
-    assert!(t.case.is_final);
-    assert_eq!(t.case.decision, Decision::Approved);
-    assert_eq!(t.case.scan_ref, "scan-ref");
-    assert_eq!(t.case.client_id, "123");
-}
-
-#[test]
-fn real_round_of_preliminary_then_manual_result() {
-    let mut manual: Value = serde_json::from_slice(GO_IDENFY).unwrap();
-    manual["final"] = json!(true);
-    let mut store = Store::default();
-    let t = store.deliver(AutoFinished, GO_IDENFY);
-    assert_eq!(
-        (t.outcome, t.case.decision),
-        (Outcome::Applied, Decision::Pending)
-    );
-    let t = store.deliver_json(ManualFinished, &manual);
-    assert_eq!(t.case.decision, Decision::Approved);
-    assert_eq!(t.case.revision, 2);
-    let t = store.deliver(AutoFinished, GO_IDENFY);
-    assert_eq!(t.outcome, Outcome::Duplicate);
-    let mut late = manual.clone();
-    late["final"] = json!(false);
-    late["status"]["overall"] = json!("REVIEWING");
-    let t = store.deliver_json(AutoFinished, &late);
-    assert_eq!(t.outcome, Outcome::Stale);
-    assert_eq!(t.case.revision, 2);
 }

@@ -1,6 +1,7 @@
 use serde_json::json;
 
 use super::*;
+use crate::scan_ref::ScanRefError;
 
 const GO_IDENFY: &[u8] = include_bytes!("../../tests/fixtures/go-idenfy-webhook.json");
 const LEGACY: &[u8] = include_bytes!("../../tests/fixtures/idenfy-legacy-example.json");
@@ -16,7 +17,7 @@ fn strings(items: &[&str]) -> Vec<String> {
 #[test]
 fn newer_fixture_parses_as_it_is() {
     let p = Payload::parse(GO_IDENFY).expect("the go-idenfy fixture must be accepted");
-    assert_eq!(p.scan_ref(), "scan-ref");
+    assert_eq!(p.scan_ref.as_str(), "scan-ref");
     assert_eq!(p.client_id.as_deref(), Some("123"));
     assert_eq!(p.external_ref.as_deref(), Some("external-ref"));
     assert_eq!(p.is_final, Some(false));
@@ -53,7 +54,7 @@ fn newer_fixture_parses_as_it_is() {
 #[test]
 fn legacy_fixture_parses_as_it_is() {
     let p = Payload::parse(LEGACY).expect("the legacy fixture must be accepted");
-    assert_eq!(p.scan_ref(), "scan-ref");
+    assert_eq!(p.scan_ref.as_str(), "scan-ref");
     assert_eq!(p.client_id.as_deref(), Some("123"));
     assert_eq!(p.external_ref, None);
     assert_eq!(p.is_final, None, "legacy bodies carry no final flag");
@@ -70,7 +71,7 @@ fn legacy_fixture_parses_as_it_is() {
 fn fixtures_have_their_scan_ref_replaced_at_run_time() {
     let mut value: serde_json::Value = serde_json::from_slice(LEGACY).unwrap();
     value["scanRef"] = json!("fresh-case");
-    assert_eq!(parse_json(value).unwrap().scan_ref(), "fresh-case");
+    assert_eq!(parse_json(value).unwrap().scan_ref.as_str(), "fresh-case");
 }
 
 #[test]
@@ -198,7 +199,7 @@ fn unicode_names_survive_raw_and_escaped() {
 #[test]
 fn unicode_scan_ref_is_kept_verbatim() {
     let p = Payload::parse(br#"{"scanRef": "r\u00e9f-\ud83d\ude00"}"#).unwrap();
-    assert_eq!(p.scan_ref(), "réf-😀");
+    assert_eq!(p.scan_ref.as_str(), "réf-😀");
 }
 
 #[test]
@@ -211,7 +212,7 @@ fn numbers_and_booleans_where_strings_are_expected_are_rendered() {
         "data": {"docNumber": 987654321, "docFirstName": false}
     }))
     .unwrap();
-    assert_eq!(p.scan_ref(), "12345");
+    assert_eq!(p.scan_ref.as_str(), "12345");
     assert_eq!(p.client_id.as_deref(), Some("123"));
     assert_eq!(p.external_ref.as_deref(), Some("1.5"));
     assert_eq!(p.status.overall.as_deref(), Some("true"));
@@ -272,28 +273,73 @@ fn unknown_top_level_fields_are_ignored() {
         "somethingNew": {"deep": {"deeper": true}}
     }))
     .unwrap();
-    assert_eq!(p.scan_ref(), "s");
+    assert_eq!(p.scan_ref.as_str(), "s");
 }
 
 #[test]
 fn missing_scan_ref_is_rejected() {
-    assert!(matches!(
-        parse_json(json!({"clientId": "c", "final": true})),
-        Err(PayloadError::MissingScanRef)
-    ));
+    assert_eq!(
+        parse_json(json!({"clientId": "c", "final": true})).unwrap_err(),
+        PayloadError::MissingScanRef
+    );
 }
 
 #[test]
-fn null_empty_or_blank_scan_ref_is_rejected() {
-    for raw in [json!(null), json!(""), json!("   "), json!({}), json!([])] {
-        assert!(
-            matches!(
-                parse_json(json!({"scanRef": raw})),
-                Err(PayloadError::MissingScanRef)
-            ),
+fn null_or_non_text_scan_ref_is_missing() {
+    for raw in [json!(null), json!({}), json!([])] {
+        assert_eq!(
+            parse_json(json!({"scanRef": raw})).unwrap_err(),
+            PayloadError::MissingScanRef,
             "scanRef: {raw}"
         );
     }
+}
+
+#[test]
+fn empty_long_or_control_character_scan_ref_is_invalid() {
+    let cases = [
+        (json!(""), ScanRefError::Empty),
+        (json!("   "), ScanRefError::Empty),
+        (json!("x".repeat(37)), ScanRefError::TooLong),
+        (json!("abc\u{0}def"), ScanRefError::ControlCharacter),
+        (json!("line\nbreak"), ScanRefError::ControlCharacter),
+    ];
+    for (raw, expected) in cases {
+        let err = parse_json(json!({"scanRef": raw})).unwrap_err();
+        assert_eq!(
+            err,
+            PayloadError::InvalidScanRef(expected),
+            "scanRef: {raw}"
+        );
+    }
+    // The wire form of a NUL is the JSON escape.
+    assert_eq!(
+        Payload::parse(br#"{"scanRef": "a\u0000b"}"#).unwrap_err(),
+        PayloadError::InvalidScanRef(ScanRefError::ControlCharacter)
+    );
+}
+
+#[test]
+fn nul_characters_are_dropped_from_every_kept_text() {
+    let body = br#"{
+        "scanRef": "s",
+        "clientId": "client\u0000-1",
+        "externalRef": "\u0000",
+        "status": {
+            "overall": "APPR\u0000OVED",
+            "autoDocument": "DOC\u0000",
+            "fraudTags": ["TAG\u0000A", "\u0000"]
+        },
+        "data": {"docFirstName": "JO\u0000NAS", "docNumber": "\u0000LT1\u0000"}
+    }"#;
+    let p = Payload::parse(body).unwrap();
+    assert_eq!(p.client_id.as_deref(), Some("client-1"));
+    assert_eq!(p.external_ref, None, "nothing left is absent");
+    assert_eq!(p.status.overall.as_deref(), Some("APPROVED"));
+    assert_eq!(p.status.auto_document.as_deref(), Some("DOC"));
+    assert_eq!(p.status.fraud_tags, strings(&["TAGA", ""]));
+    assert_eq!(p.person().first_name.as_deref(), Some("JONAS"));
+    assert_eq!(p.person().document_number.as_deref(), Some("LT1"));
 }
 
 #[test]
@@ -337,11 +383,6 @@ fn trailing_garbage_after_the_object_is_rejected() {
 }
 
 #[test]
-fn scan_ref_of_a_default_payload_is_empty() {
-    assert_eq!(Payload::default().scan_ref(), "");
-}
-
-#[test]
 fn lone_surrogate_in_a_field_we_do_not_read_does_not_fail_the_delivery() {
     // iDenfy warns that original-language fields may carry UTF-16 escapes; a lone surrogate is
     // valid JSON grammar, and must not cost us the decision in the same body.
@@ -364,4 +405,36 @@ fn duplicate_scan_ref_is_rejected_rather_than_guessed() {
         Payload::parse(br#"{"scanRef": "a", "scanRef": "b"}"#),
         Err(PayloadError::NotJson(_))
     ));
+}
+
+#[test]
+fn error_messages_never_quote_the_body() {
+    for body in [
+        &br#""Jane Doe 1990-01-01""#[..],
+        br#"1990010112345"#,
+        br#"{"scanRef": "abc", "data": 1} "Jane Doe""#,
+        br#"{"scanRef": "Jane Doe"#,
+        br#"{"Jane Doe": }"#,
+        br#"{"scanRef": "Jane Doe 1990-01-01 with a far too long key"}"#,
+        br#"{"scanRef": "Jane\u0000Doe"}"#,
+        br#"{"scanRef": {"name": "Jane Doe"}}"#,
+        br#"["Jane Doe", 1990]"#,
+    ] {
+        let err = Payload::parse(body).unwrap_err();
+        // What `verdict quarantine` prints and what a log's error chain shows.
+        for shown in [err.to_string(), format!("{err:?}")] {
+            assert!(!shown.contains("Jane"), "{shown}");
+            assert!(!shown.contains("1990"), "{shown}");
+        }
+    }
+}
+
+#[test]
+fn syntax_errors_name_the_position() {
+    let message = Payload::parse(b"{not json").unwrap_err().to_string();
+    assert!(
+        message.starts_with("body is not a JSON object: "),
+        "{message}"
+    );
+    assert!(message.contains("line 1"), "{message}");
 }

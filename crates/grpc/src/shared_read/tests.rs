@@ -90,9 +90,6 @@ impl CaseStore for CountingStore {
     async fn quarantined(&self, _: u32) -> Result<Vec<QuarantineItem>, Error> {
         unimplemented!("not used by shared reads")
     }
-    async fn release_quarantined(&self, _: i64) -> Result<(), Error> {
-        unimplemented!("not used by shared reads")
-    }
     async fn ping(&self) -> Result<(), Error> {
         unimplemented!("not used by shared reads")
     }

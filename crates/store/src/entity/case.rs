@@ -44,6 +44,9 @@ pub struct Model {
     pub finalized_at: Option<DateTimeUtc>,
     /// Feed position of the last applied change.
     pub last_position: i64,
+    /// When the delivery that last decided or reopened the case arrived (`Prior::decisive_at`);
+    /// bookkeeping of the state machine, not part of the case callers see.
+    pub decisive_at: Option<DateTimeUtc>,
 }
 
 /// No relations are navigated through SeaORM; the store joins by hand where it needs to.

@@ -18,9 +18,13 @@ pub struct Model {
     /// The raw body exactly as received.
     #[sea_orm(column_type = "Blob")]
     pub body: Vec<u8>,
-    /// Lowercase hex SHA-256 of `body`: the duplicate check compares this.
+    /// Lowercase hex SHA-256 of `body`: rule 1a of the duplicate check compares this.
     #[sea_orm(column_type = "Text")]
     pub body_sha256: String,
+    /// `Fingerprint::content_sha256` of `body`: rule 1b compares this. `None` only for a row an
+    /// older version inserted during an upgrade.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub content_sha256: Option<String>,
     /// `Outcome::as_str`.
     #[sea_orm(column_type = "Text")]
     pub outcome: String,

@@ -14,8 +14,17 @@ pub struct Model {
     pub event_type: Option<String>,
     #[sea_orm(column_type = "Blob")]
     pub body: Vec<u8>,
+    /// `QuarantineReason`'s wording.
     #[sea_orm(column_type = "Text")]
     pub reason: String,
+    /// `QuarantineReason::kind`.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub reason_kind: Option<String>,
+    /// The body's `Fingerprint`, so a replay or a resend of it is a duplicate.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub body_sha256: Option<String>,
+    #[sea_orm(column_type = "Text", nullable)]
+    pub content_sha256: Option<String>,
     pub received_at: DateTimeUtc,
     #[sea_orm(column_type = "Text", nullable)]
     pub traceparent: Option<String>,
@@ -29,6 +38,7 @@ impl fmt::Debug for Model {
             .field("id", &self.id)
             .field("event_type", &self.event_type)
             .field("reason", &self.reason)
+            .field("reason_kind", &self.reason_kind)
             .field("released_at", &self.released_at)
             .finish_non_exhaustive()
     }

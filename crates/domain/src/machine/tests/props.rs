@@ -1,7 +1,10 @@
-//! Properties of the state machine over arbitrary arrival orders.
+//! Properties of the state machine over arbitrary arrival orders, forged headers, resends and
+//! deliveries recorded late.
+
+use std::collections::HashSet;
 
 use proptest::prelude::*;
-use proptest::sample::select;
+use proptest::sample::{Index, select, subsequence};
 
 use super::*;
 
@@ -17,6 +20,9 @@ const DATA_FIELDS: [&str; 9] = [
     "docIssuingCountry",
 ];
 
+const DECISIONS: [&str; 4] = ["APPROVED", "DENIED", "SUSPECTED", "EXPIRED"];
+
+/// Any overall status, lifecycle statuses and unknown values included.
 fn overall() -> impl Strategy<Value = Option<String>> {
     prop::option::of(prop_oneof![
         select(vec![
@@ -27,10 +33,20 @@ fn overall() -> impl Strategy<Value = Option<String>> {
             "EXPIRED",
             "ACTIVE",
             "EXPIRED-DELETED",
+            "DELETED",
+            "ARCHIVED",
         ])
         .prop_map(str::to_owned),
         "[A-Z_]{1,12}",
     ])
+}
+
+/// Statuses of a review round: results only, no lifecycle notices.
+fn result_overall() -> impl Strategy<Value = Option<String>> {
+    overall().prop_filter("a result, not a lifecycle notice", |o| {
+        !o.as_deref()
+            .is_some_and(|o| LIFECYCLE_STATUSES.contains(&o))
+    })
 }
 
 fn tags() -> impl Strategy<Value = Vec<String>> {
@@ -42,9 +58,13 @@ fn person_fields() -> impl Strategy<Value = Vec<Option<String>>> {
 }
 
 /// The status and data of one body; `seq` keeps bodies of one round distinct on the wire.
-fn body_with(seq: usize, is_final: Option<bool>) -> impl Strategy<Value = Value> {
+fn body_with(
+    seq: usize,
+    is_final: Option<bool>,
+    overall: impl Strategy<Value = Option<String>>,
+) -> impl Strategy<Value = Value> {
     (
-        overall(),
+        overall,
         prop::collection::vec(prop::option::of("[A-Z_]{1,12}"), 4),
         (tags(), tags(), tags()),
         person_fields(),
@@ -66,6 +86,7 @@ fn body_with(seq: usize, is_final: Option<bool>) -> impl Strategy<Value = Value>
                     "fraudTags": fraud, "mismatchTags": mismatch, "suspicionReasons": reasons,
                 },
                 "data": data,
+                "fileUrls": {},
             });
             if let Some(is_final) = is_final {
                 body["final"] = json!(is_final);
@@ -75,20 +96,22 @@ fn body_with(seq: usize, is_final: Option<bool>) -> impl Strategy<Value = Value>
 }
 
 /// One review round: distinct preliminary AUTO_FINISHED bodies and one MANUAL_FINISHED body
-/// that states the person, each delivered one to three times, in any order.
+/// that decides and states the person, each delivered one to three times, in any order.
 fn review_round() -> impl Strategy<Value = (Vec<(EventType, Vec<u8>)>, Value)> {
     let prelims = (1..=3usize).prop_flat_map(|n| {
         (0..n)
-            .map(|seq| body_with(seq, Some(false)))
+            .map(|seq| body_with(seq, Some(false), result_overall()))
             .collect::<Vec<_>>()
     });
-    let manual = body_with(99, Some(true)).prop_filter("the final body names the person", |b| {
-        b["data"]
-            .as_object()
-            .unwrap()
-            .values()
-            .any(|v| !v.is_null())
-    });
+    let decided = select(DECISIONS.to_vec()).prop_map(|d| Some(d.to_owned()));
+    let manual =
+        body_with(99, Some(true), decided).prop_filter("the final body names the person", |b| {
+            b["data"]
+                .as_object()
+                .unwrap()
+                .values()
+                .any(|v| !v.is_null())
+        });
     (
         prelims,
         manual,
@@ -149,20 +172,46 @@ fn end_state(case: &Case) -> EndState {
     }
 }
 
-/// Any event, any of a few bodies, so that duplicates, stale results and reopenings all occur.
-fn any_deliveries() -> impl Strategy<Value = Vec<(EventType, Vec<u8>)>> {
-    let finality = prop::option::of(any::<bool>());
-    let pool = prop::collection::vec(
-        (0..1000usize, finality).prop_flat_map(|(seq, f)| body_with(seq, f)),
-        1..5,
-    );
+/// One delivery of a pool: its header, which pool body, and which set of file links (the
+/// dashboard's resend re-signs them: different bytes, same content).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Pick {
+    event: EventType,
+    body: usize,
+    links: usize,
+}
+
+/// A pool of a few bodies (any status, any finality) and deliveries picking from it under any
+/// header, so replays under foreign headers, resends, duplicates, stale results, reopenings,
+/// lifecycle notices and quarantines all occur.
+fn any_deliveries() -> impl Strategy<Value = (Vec<Value>, Vec<Pick>)> {
+    let pool =
+        prop::collection::vec(prop::option::of(any::<bool>()), 1..5).prop_flat_map(|flags| {
+            flags
+                .into_iter()
+                .enumerate()
+                .map(|(seq, f)| body_with(seq, f, overall()))
+                .collect::<Vec<_>>()
+        });
     pool.prop_flat_map(|pool| {
-        let pool: Vec<Vec<u8>> = pool
-            .iter()
-            .map(|b| serde_json::to_vec(b).unwrap())
-            .collect();
-        prop::collection::vec((select(EventType::ALL.to_vec()), select(pool)), 1..25)
+        let n = pool.len();
+        let picks =
+            prop::collection::vec((select(EventType::ALL.to_vec()), 0..n, 0..2usize), 1..25)
+                .prop_map(|picks| {
+                    picks
+                        .into_iter()
+                        .map(|(event, body, links)| Pick { event, body, links })
+                        .collect()
+                });
+        (Just(pool), picks)
     })
+}
+
+fn bytes_of(pool: &[Value], pick: Pick) -> Vec<u8> {
+    let mut body = pool[pick.body].clone();
+    body["fileUrls"] =
+        json!({"FACE": format!("https://s3.example/face.png?Signature={}", pick.links)});
+    serde_json::to_vec(&body).unwrap()
 }
 
 proptest! {
@@ -194,7 +243,7 @@ proptest! {
         let case = store.case();
         let final_payload = payload(&manual);
         prop_assert!(case.is_final);
-        prop_assert_eq!(case.decision, decision(ManualFinished, &final_payload, true));
+        prop_assert_eq!(Ok(Kind::Final(case.decision)), classify(ManualFinished, &final_payload));
         prop_assert_eq!(&case.overall_status, &final_payload.status.overall);
         prop_assert_eq!(&case.fraud_tags, &final_payload.status.fraud_tags);
         prop_assert_eq!(case.person.as_ref(), Some(&final_payload.person()));
@@ -202,60 +251,153 @@ proptest! {
     }
 
     #[test]
-    fn revision_counts_applied_deliveries_and_never_decreases(deliveries in any_deliveries()) {
+    fn stored_bytes_are_duplicates_under_any_header_and_only_applied_ones_count(
+        (pool, picks) in any_deliveries()
+    ) {
         let mut store = Store::default();
         let mut applied = 0u64;
-        let mut seen = HashSet::new();
-        for (event, body) in &deliveries {
+        let mut delivered_bytes = HashSet::new();
+        let mut recorded_content = HashSet::new();
+        for pick in picks {
+            let bytes = bytes_of(&pool, pick);
             let before = store.case.clone();
-            let duplicate = !seen.insert((*event, body.clone()));
-            let t = store.deliver(*event, body);
+            store.clock += 1;
+            let t = store.judge(pick.event, &bytes, at(store.clock), None);
 
-            match &before {
-                None => prop_assert_eq!(t.outcome, Outcome::Applied),
-                Some(_) if duplicate => prop_assert_eq!(t.outcome, Outcome::Duplicate),
-                Some(_) => prop_assert_ne!(t.outcome, Outcome::Duplicate),
-            }
-            if t.outcome == Outcome::Applied {
-                applied += 1;
-            } else {
-                prop_assert_eq!(Some(&t.case), before.as_ref(), "only an applied delivery changes the case");
-            }
-            prop_assert_eq!(t.case.revision, applied, "1 + applied deliveries after the first");
-            if let Some(before) = &before {
-                prop_assert!(t.case.revision >= before.revision);
-                prop_assert_eq!(t.case.created_at, before.created_at);
+            // Rule 1a: bytes delivered before are a duplicate whatever the header now says;
+            // rule 1b: so is a resend (other links) of what came before under the same header.
+            // Nothing else is.
+            let resend = recorded_content.contains(&(pick.event, pick.body));
+            let expected = delivered_bytes.contains(&bytes) || resend;
+            prop_assert_eq!(matches!(t, Transition::Duplicate { .. }), expected, "{:?}: {:?}", pick, t);
+            delivered_bytes.insert(bytes);
+            recorded_content.insert((pick.event, pick.body));
+
+            match &t {
+                Transition::Applied { case, .. } => {
+                    applied += 1;
+                    prop_assert_eq!(case.revision, applied, "1 + applied deliveries after the first");
+                    if let Some(before) = &before {
+                        prop_assert!(case.revision > before.revision);
+                        prop_assert_eq!(case.created_at, before.created_at);
+                    }
+                }
+                Transition::Duplicate { .. } | Transition::Stale { .. } | Transition::Quarantine(_) => {
+                    prop_assert_eq!(&store.case, &before, "only an applied delivery changes the case");
+                }
             }
         }
     }
 
     #[test]
-    fn every_delivery_follows_the_arrival_order_rules(deliveries in any_deliveries()) {
+    fn every_delivery_follows_the_arrival_order_rules((pool, picks) in any_deliveries()) {
         let mut store = Store::default();
-        for (event, body) in &deliveries {
+        for pick in picks {
+            let bytes = bytes_of(&pool, pick);
+            let p = Payload::parse(&bytes).unwrap();
             let before = store.case.clone();
-            let t = store.deliver(*event, body);
-            let case = &t.case;
+            store.clock += 1;
+            let t = store.judge(pick.event, &bytes, at(store.clock), None);
+            let kind = classify(pick.event, &p);
 
-            // A stale delivery is a non-final, non-resubmission result that met a final case.
-            if t.outcome == Outcome::Stale {
-                prop_assert!(!t.delivery_final);
-                prop_assert_ne!(*event, Resubmitted);
-                prop_assert!(before.as_ref().is_some_and(|c| c.is_final));
-            }
-            // A final delivery that is new always applies, and RESUBMITTED too.
-            if t.outcome != Outcome::Duplicate && (t.delivery_final || *event == Resubmitted) {
-                prop_assert_eq!(t.outcome, Outcome::Applied);
-            }
-            if t.outcome == Outcome::Applied {
-                prop_assert_eq!(case.is_final, t.delivery_final);
-                prop_assert_eq!(&case.last_event_type, event.as_str());
+            match (&t, kind) {
+                (Transition::Quarantine(reason), kind) => {
+                    prop_assert_eq!(Err(reason.clone()), kind);
+                }
+                (Transition::Duplicate { .. }, _) => {}
+                // Arriving in order, only a preliminary result meeting a final case is stale.
+                (Transition::Stale { .. }, Ok(kind)) => {
+                    prop_assert_eq!(kind, Kind::Preliminary);
+                    prop_assert!(before.as_ref().is_some_and(|c| c.is_final));
+                }
+                (Transition::Applied { case, .. }, Ok(kind)) => {
+                    prop_assert_eq!(&case.last_event_type, pick.event.as_str());
+                    match kind {
+                        Kind::Final(decision) => {
+                            prop_assert!(case.is_final);
+                            prop_assert_eq!(case.decision, decision);
+                        }
+                        Kind::Reopening | Kind::Preliminary => {
+                            prop_assert!(!case.is_final);
+                            prop_assert_eq!(case.decision, Decision::Pending);
+                        }
+                        // A lifecycle notice never decides, reopens or closes.
+                        Kind::Lifecycle => {
+                            let (decision, is_final) = before
+                                .as_ref()
+                                .map_or((Decision::Pending, false), |c| (c.decision, c.is_final));
+                            prop_assert_eq!((case.decision, case.is_final), (decision, is_final));
+                        }
+                    }
+                }
+                (t, Err(reason)) => prop_assert!(false, "{:?} despite {}", t, reason),
             }
             // Case invariants hold after every delivery.
-            prop_assert_eq!(case.finalized_at.is_some(), case.is_final);
-            prop_assert!(case.decision == Decision::Pending || case.is_final);
-            prop_assert!(case.updated_at >= case.created_at);
-            prop_assert_eq!(&case.scan_ref, "case-1");
+            if let Some(case) = &store.case {
+                prop_assert_eq!(case.finalized_at.is_some(), case.is_final);
+                prop_assert!(case.decision == Decision::Pending || case.is_final);
+                prop_assert!(case.updated_at >= case.created_at);
+                prop_assert_eq!(&case.scan_ref, "case-1");
+            }
         }
+    }
+
+    /// DESIGN.md section 9: a delivery reprocessed from the quarantine is judged as of its
+    /// original arrival. Recording the deliveries of a case in arrival order, and recording
+    /// some of them late (parked in the quarantine when they arrived, reprocessed in any order
+    /// afterwards), end in the same decision and finality; a late delivery never overrides a
+    /// final result or a resubmission that arrived after it; `updated_at` never goes backwards.
+    #[test]
+    fn delayed_deliveries_end_in_the_decision_of_arrival_order(
+        (pool, picks) in any_deliveries(),
+        delayed in subsequence((0..25usize).collect::<Vec<_>>(), 0..25),
+        order in prop::collection::vec(any::<Index>(), 25),
+    ) {
+        let deliveries: Vec<(DateTime<Utc>, Pick, Vec<u8>)> = picks
+            .iter()
+            .enumerate()
+            .map(|(i, pick)| (at(i as i64 + 1), *pick, bytes_of(&pool, *pick)))
+            .collect();
+
+        let mut in_order = Store::default();
+        for (arrival, pick, bytes) in &deliveries {
+            in_order.judge(pick.event, bytes, *arrival, None);
+        }
+
+        let mut late = Store::default();
+        let mut updated_at = None;
+        let mut parked = Vec::new();
+        let mut watch = |store: &Store| -> Result<(), TestCaseError> {
+            if let Some(case) = &store.case {
+                prop_assert!(Some(case.updated_at) >= updated_at, "updated_at went backwards");
+                updated_at = Some(case.updated_at);
+            }
+            Ok(())
+        };
+        for (i, (arrival, pick, bytes)) in deliveries.iter().enumerate() {
+            if delayed.contains(&i) {
+                parked.push((late.park(pick.event, bytes, *arrival), i));
+            } else {
+                late.judge(pick.event, bytes, *arrival, None);
+            }
+            watch(&late)?;
+        }
+        // Reprocess the parked deliveries in an arbitrary order.
+        while !parked.is_empty() {
+            let (entry, i) = parked.remove(order[parked.len() - 1].index(parked.len()));
+            let (arrival, pick, bytes) = &deliveries[i];
+            let before = late.case.clone();
+            let superseded = late.decisive_at.is_some_and(|d| d > *arrival);
+            let t = late.reprocess(entry, pick.event, bytes);
+            if superseded {
+                // Something decisive that arrived later is already in: nothing changes.
+                prop_assert!(!matches!(t, Transition::Applied { .. }), "{:?}", t);
+                prop_assert_eq!(&late.case, &before);
+            }
+            watch(&late)?;
+        }
+        let end = |store: &Store| store.case.as_ref().map(|c| (c.decision, c.is_final));
+        prop_assert_eq!(end(&late), end(&in_order));
+        prop_assert_eq!(late.decisive_at, in_order.decisive_at);
     }
 }

@@ -195,10 +195,6 @@ impl CaseStore for FakeStore {
         Err(unsupported())
     }
 
-    async fn release_quarantined(&self, _: i64) -> Result<(), Error> {
-        Err(unsupported())
-    }
-
     async fn ping(&self) -> Result<(), Error> {
         self.check()
     }

@@ -1,0 +1,208 @@
+//! Ingesting a delivery: the use case every entrance shares (DESIGN.md section 2).
+//!
+//! The webhook handler, `verdict quarantine reprocess` and, later, `verdict replay` and the
+//! reconciler all hand a verified delivery to [`Ingest`], which
+//!
+//! 1. triages it without a database ([`triage`]): an unknown event type, a body that is not a
+//!    JSON object or names no valid `scanRef` is quarantined;
+//! 2. records it under the write deadline (`CaseStore::record`, where the state machine decides,
+//!    and may still quarantine it) or quarantines it;
+//! 3. publishes an applied change to the bus, spawned and bounded, never changing the answer;
+//! 4. logs and counts what happened.
+//!
+//! It knows neither HTTP nor gRPC: where a delivery came from stays with the entrance, which
+//! says only when it arrived (a reprocess: its original arrival) and which trace it belongs to.
+
+#![forbid(unsafe_code)]
+
+mod error;
+mod publish;
+pub mod triage;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use tokio_util::task::TaskTracker;
+use verdict_domain::{
+    CaseStore, ChangeBus, NewDelivery, NewQuarantine, Notification, QuarantineItem,
+    QuarantineReason, Recorded, VerifiedWebhook,
+};
+use verdict_telemetry::metrics::metrics;
+
+pub use error::Error;
+
+/// iDenfy retries a webhook not answered within 10 s; 5 s for the write leaves room for the
+/// rest of the request and for the answer to travel back.
+pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// The ingest use case over a store and a bus. Cheap to clone; clones share the in-flight
+/// publishes that [`Ingest::flush`] waits for.
+#[derive(Debug, Clone)]
+pub struct Ingest {
+    store: Arc<dyn CaseStore>,
+    bus: Arc<dyn ChangeBus>,
+    write_timeout: Duration,
+    publishes: TaskTracker,
+}
+
+/// One delivery handed to [`Ingest`].
+#[derive(Debug, Clone)]
+pub struct Arrival {
+    /// The delivery, its signature checked.
+    pub webhook: VerifiedWebhook,
+    /// When it reached Verdict: it is judged as of this time.
+    pub received_at: DateTime<Utc>,
+    /// W3C traceparent of the request that brought it.
+    pub traceparent: Option<String>,
+}
+
+impl Ingest {
+    /// Ingest into `store`, publishing applied changes on `bus`, with the default deadline.
+    pub fn new(store: Arc<dyn CaseStore>, bus: Arc<dyn ChangeBus>) -> Self {
+        Self {
+            store,
+            bus,
+            write_timeout: DEFAULT_WRITE_TIMEOUT,
+            publishes: TaskTracker::new(),
+        }
+    }
+
+    /// Sets the deadline of one store write; past it the delivery fails with
+    /// [`Error::WriteTimeout`] and is not acknowledged.
+    pub fn with_write_timeout(mut self, write_timeout: Duration) -> Self {
+        self.write_timeout = write_timeout;
+        self
+    }
+
+    /// Ingests a delivery. `Ok` only once what it became is committed.
+    pub async fn ingest(&self, arrival: Arrival) -> Result<Recorded, Error> {
+        self.run(arrival, None).await
+    }
+
+    /// Ingests a quarantined delivery again, as of its original arrival. Recording it releases
+    /// the item in the same transaction; if it is still unusable it stays quarantined (with its
+    /// current reason) and nothing else is written. Another reprocess that got there first
+    /// makes this one fail with a `NotFound` store error.
+    pub async fn reprocess(&self, item: QuarantineItem) -> Result<Recorded, Error> {
+        let arrival = Arrival {
+            // Its signature was checked when it arrived; the quarantine keeps only what passed.
+            webhook: VerifiedWebhook::previously_verified(item.body, item.event_type),
+            received_at: item.received_at,
+            traceparent: item.traceparent,
+        };
+        self.run(arrival, Some(item.id)).await
+    }
+
+    /// Waits until every notification spawned so far was published or gave up (each is bounded
+    /// by its own timeout). A short-lived process calls this before it exits.
+    pub async fn flush(&self) {
+        self.publishes.close();
+        self.publishes.wait().await;
+        self.publishes.reopen();
+    }
+
+    async fn run(&self, arrival: Arrival, releases: Option<i64>) -> Result<Recorded, Error> {
+        let Arrival {
+            webhook,
+            received_at,
+            traceparent,
+        } = arrival;
+        let header = webhook.event_type().map(str::to_owned);
+        let recorded = match triage::triage(&webhook) {
+            Ok((event, payload)) => {
+                let delivery = NewDelivery {
+                    event,
+                    payload,
+                    body: webhook.body().clone(),
+                    received_at,
+                    traceparent: traceparent.clone(),
+                    releases,
+                };
+                // On timeout the write is dropped, which rolls back an uncommitted transaction.
+                // Should it have committed at the last instant, a retry is recorded as a
+                // duplicate: the failure never hides a commit that a retry would not find.
+                self.within_deadline(self.store.record(delivery)).await?
+            }
+            Err(reason) => match releases {
+                // Unusable as before: it waits on, untouched.
+                Some(id) => Recorded::Quarantined { id, reason },
+                None => {
+                    let item = NewQuarantine {
+                        event_type: header.clone(),
+                        body: webhook.body().clone(),
+                        reason: reason.clone(),
+                        received_at,
+                        traceparent: traceparent.clone(),
+                    };
+                    let id = self.within_deadline(self.store.quarantine(item)).await?;
+                    Recorded::Quarantined { id, reason }
+                }
+            },
+        };
+        self.report(&recorded, header.as_deref(), releases);
+        if let Recorded::Applied { case, position } = &recorded {
+            let notification = Notification {
+                scan_ref: case.scan_ref.clone(),
+                revision: case.revision,
+                position: *position,
+                traceparent,
+            };
+            publish::spawn(&self.publishes, Arc::clone(&self.bus), notification);
+        }
+        Ok(recorded)
+    }
+
+    async fn within_deadline<T>(
+        &self,
+        write: impl Future<Output = Result<T, verdict_domain::Error>>,
+    ) -> Result<T, Error> {
+        match tokio::time::timeout(self.write_timeout, write).await {
+            Ok(written) => Ok(written?),
+            Err(_) => Err(Error::WriteTimeout(self.write_timeout)),
+        }
+    }
+
+    /// One log line per delivery, and the quarantine counter for newly quarantined ones.
+    fn report(&self, recorded: &Recorded, header: Option<&str>, releases: Option<i64>) {
+        match recorded {
+            Recorded::Quarantined { id, reason } => {
+                if releases.is_none() {
+                    metrics().quarantined(reason.kind());
+                }
+                log_quarantined(*id, header, reason, releases.is_some());
+            }
+            Recorded::Applied { case, .. }
+            | Recorded::Stale { case }
+            | Recorded::Duplicate { case: Some(case) } => tracing::info!(
+                scan_ref = %case.scan_ref,
+                event_type = header,
+                outcome = recorded.label(),
+                revision = case.revision,
+                reprocessed = releases,
+                "webhook recorded"
+            ),
+            Recorded::Duplicate { case: None } => tracing::info!(
+                event_type = header,
+                outcome = recorded.label(),
+                reprocessed = releases,
+                "webhook recorded: a copy of a quarantined delivery, no case yet"
+            ),
+        }
+    }
+}
+
+fn log_quarantined(id: i64, header: Option<&str>, reason: &QuarantineReason, again: bool) {
+    tracing::warn!(
+        quarantine_id = id,
+        event_type = header,
+        outcome = "quarantined",
+        reason_kind = reason.kind(),
+        %reason,
+        still = again,
+        "webhook quarantined"
+    );
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,235 @@
+//! The use case against in-memory ports: what is written, published and answered for each kind
+//! of delivery. The real store is exercised end to end in the root package's tests.
+
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use chrono::TimeZone;
+use verdict_domain::{
+    Case, CaseEvent, CasePage, CaseQuery, Cursor, Decision, Error as DomainError, FeedChange,
+    SignatureVerifier, UnverifiedWebhook,
+};
+
+use super::*;
+
+/// Records every delivery as applied (revision 1) and every quarantine as item 7.
+#[derive(Debug, Default)]
+struct Recording {
+    deliveries: Mutex<Vec<NewDelivery>>,
+    quarantined: Mutex<Vec<NewQuarantine>>,
+    hang: bool,
+}
+
+#[async_trait]
+impl CaseStore for Recording {
+    async fn record(&self, delivery: NewDelivery) -> Result<Recorded, DomainError> {
+        if self.hang {
+            std::future::pending::<()>().await;
+        }
+        let case = case(delivery.payload.scan_ref.as_str());
+        self.deliveries.lock().unwrap().push(delivery);
+        Ok(Recorded::Applied {
+            case,
+            position: Cursor(3),
+        })
+    }
+    async fn quarantine(&self, item: NewQuarantine) -> Result<i64, DomainError> {
+        self.quarantined.lock().unwrap().push(item);
+        Ok(7)
+    }
+    async fn case(&self, _: &str, _: bool) -> Result<Option<Case>, DomainError> {
+        unreachable!("ingest never reads")
+    }
+    async fn latest_case_of_client(&self, _: &str, _: bool) -> Result<Option<Case>, DomainError> {
+        unreachable!("ingest never reads")
+    }
+    async fn history(&self, _: &str) -> Result<Vec<CaseEvent>, DomainError> {
+        unreachable!("ingest never reads")
+    }
+    async fn list_cases(&self, _: &CaseQuery) -> Result<CasePage, DomainError> {
+        unreachable!("ingest never reads")
+    }
+    async fn revisions(&self, _: &[String]) -> Result<Vec<(String, u64)>, DomainError> {
+        unreachable!("ingest never reads")
+    }
+    async fn changes_after(
+        &self,
+        _: Cursor,
+        _: u32,
+        _: bool,
+        _: bool,
+    ) -> Result<Vec<FeedChange>, DomainError> {
+        unreachable!("ingest never reads")
+    }
+    async fn feed_head(&self) -> Result<Cursor, DomainError> {
+        unreachable!("ingest never reads")
+    }
+    async fn quarantined(&self, _: u32) -> Result<Vec<QuarantineItem>, DomainError> {
+        unreachable!("ingest never reads")
+    }
+    async fn ping(&self) -> Result<(), DomainError> {
+        unreachable!("ingest never reads")
+    }
+}
+
+/// Keeps what is published.
+#[derive(Debug, Default)]
+struct Bus(Mutex<Vec<Notification>>);
+
+#[async_trait]
+impl ChangeBus for Bus {
+    async fn publish(&self, notification: Notification) -> Result<(), DomainError> {
+        self.0.lock().unwrap().push(notification);
+        Ok(())
+    }
+}
+
+fn case(scan_ref: &str) -> Case {
+    let at = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
+    Case {
+        scan_ref: scan_ref.to_owned(),
+        client_id: String::new(),
+        external_ref: None,
+        decision: Decision::Approved,
+        is_final: true,
+        overall_status: Some("APPROVED".into()),
+        last_event_type: "IDENTIFICATION_MANUAL_FINISHED".into(),
+        revision: 1,
+        auto_document: None,
+        auto_face: None,
+        manual_document: None,
+        manual_face: None,
+        fraud_tags: vec![],
+        mismatch_tags: vec![],
+        suspicion_reasons: vec![],
+        created_at: at,
+        updated_at: at,
+        finalized_at: Some(at),
+        person: None,
+    }
+}
+
+fn arrival(body: &'static [u8], event_type: Option<&str>) -> Arrival {
+    Arrival {
+        webhook: SignatureVerifier::allow_unsigned()
+            .verify(UnverifiedWebhook {
+                body: body.into(),
+                signature: None,
+                event_type: event_type.map(str::to_owned),
+            })
+            .unwrap(),
+        received_at: Utc.timestamp_opt(1_700_000_100, 0).unwrap(),
+        traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+    }
+}
+
+const BODY: &[u8] = br#"{"scanRef":"scan-1","final":true,"status":{"overall":"APPROVED"}}"#;
+const MANUAL: Option<&str> = Some("IDENTIFICATION_MANUAL_FINISHED");
+
+fn ingest(store: &Arc<Recording>, bus: &Arc<Bus>) -> Ingest {
+    Ingest::new(store.clone(), bus.clone())
+}
+
+#[tokio::test]
+async fn an_applied_delivery_is_recorded_as_it_arrived_and_published() {
+    let (store, bus) = (Arc::new(Recording::default()), Arc::new(Bus::default()));
+    let ingest = ingest(&store, &bus);
+    let arrival = arrival(BODY, MANUAL);
+    let recorded = ingest.ingest(arrival.clone()).await.unwrap();
+    assert!(matches!(recorded, Recorded::Applied { .. }));
+    ingest.flush().await;
+
+    let delivery = store.deliveries.lock().unwrap()[0].clone();
+    assert_eq!(delivery.received_at, arrival.received_at);
+    assert_eq!(delivery.traceparent, arrival.traceparent);
+    assert_eq!(delivery.releases, None);
+    assert_eq!(&delivery.body[..], BODY);
+    assert_eq!(
+        *bus.0.lock().unwrap(),
+        [Notification {
+            scan_ref: "scan-1".into(),
+            revision: 1,
+            position: Cursor(3),
+            traceparent: arrival.traceparent,
+        }]
+    );
+}
+
+#[tokio::test]
+async fn an_unusable_delivery_is_quarantined_with_its_header_and_not_published() {
+    let (store, bus) = (Arc::new(Recording::default()), Arc::new(Bus::default()));
+    let ingest = ingest(&store, &bus);
+    let recorded = ingest
+        .ingest(arrival(BODY, Some("IDENTIFICATION_TELEPORTED")))
+        .await
+        .unwrap();
+    let Recorded::Quarantined { id, reason } = recorded else {
+        panic!("{recorded:?}")
+    };
+    assert_eq!((id, reason.kind()), (7, "unknown_event_type"));
+    ingest.flush().await;
+    let item = store.quarantined.lock().unwrap()[0].clone();
+    assert_eq!(
+        item.event_type.as_deref(),
+        Some("IDENTIFICATION_TELEPORTED")
+    );
+    assert!(store.deliveries.lock().unwrap().is_empty());
+    assert!(bus.0.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_reprocess_keeps_the_original_arrival_and_names_the_item_to_release() {
+    let (store, bus) = (Arc::new(Recording::default()), Arc::new(Bus::default()));
+    let ingest = ingest(&store, &bus);
+    let original = Utc.timestamp_opt(1_600_000_000, 0).unwrap();
+    let item = QuarantineItem {
+        id: 42,
+        event_type: MANUAL.map(str::to_owned),
+        body: BODY.into(),
+        reason: "unknown event type".into(),
+        reason_kind: Some("unknown_event_type".into()),
+        received_at: original,
+        traceparent: None,
+    };
+    ingest.reprocess(item).await.unwrap();
+    ingest.flush().await;
+    let delivery = store.deliveries.lock().unwrap()[0].clone();
+    assert_eq!(
+        (delivery.received_at, delivery.releases),
+        (original, Some(42))
+    );
+    assert_eq!(bus.0.lock().unwrap().len(), 1, "a reprocess publishes too");
+}
+
+#[tokio::test]
+async fn a_reprocess_still_unusable_writes_nothing() {
+    let (store, bus) = (Arc::new(Recording::default()), Arc::new(Bus::default()));
+    let ingest = ingest(&store, &bus);
+    let item = QuarantineItem {
+        id: 42,
+        event_type: Some("IDENTIFICATION_TELEPORTED".into()),
+        body: BODY.into(),
+        reason: "unknown event type".into(),
+        reason_kind: None,
+        received_at: Utc::now(),
+        traceparent: None,
+    };
+    let recorded = ingest.reprocess(item).await.unwrap();
+    assert!(matches!(recorded, Recorded::Quarantined { id: 42, .. }));
+    assert!(store.quarantined.lock().unwrap().is_empty());
+    assert!(store.deliveries.lock().unwrap().is_empty());
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_store_past_the_deadline_fails_the_delivery_as_unavailable() {
+    let store = Arc::new(Recording {
+        hang: true,
+        ..Recording::default()
+    });
+    let bus = Arc::new(Bus::default());
+    let ingest = ingest(&store, &bus).with_write_timeout(Duration::from_secs(2));
+    let err = ingest.ingest(arrival(BODY, MANUAL)).await.unwrap_err();
+    assert!(matches!(err, Error::WriteTimeout(d) if d == Duration::from_secs(2)));
+    assert_eq!(err.kind(), verdict_domain::ErrorKind::Unavailable);
+    assert!(bus.0.lock().unwrap().is_empty());
+}
