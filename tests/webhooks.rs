@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 use tonic::Code;
-use verdict_proto::verdict::v1::{Case, CaseView, Decision, GetCaseRequest, get_case_request::Key};
+use verdict_proto::verdict::v1::{Case, CaseView, Decision};
 use verdict_testkit::payloads::{self, REAL_LEGACY, REAL_NEW, webhook};
 use verdict_testkit::{Backend, TestApp, TestAppOptions, on_every_backend, within};
 
@@ -12,12 +12,7 @@ const MANUAL: &str = "IDENTIFICATION_MANUAL_FINISHED";
 const RESUBMITTED: &str = "IDENTIFICATION_RESUBMITTED";
 
 async fn post(app: &TestApp, event: Option<&str>, body: &[u8]) -> (u16, Value) {
-    let response = app.post_webhook(event, body).await;
-    let status = response.status().as_u16();
-    let json = within("the webhook body", response.json::<Value>())
-        .await
-        .unwrap_or(Value::Null);
-    (status, json)
+    app.post_json(event, body).await
 }
 
 async fn get(
@@ -26,17 +21,7 @@ async fn get(
     view: CaseView,
     history: bool,
 ) -> Result<Case, tonic::Status> {
-    let mut client = app.grpc().await;
-    let response = within(
-        "GetCase",
-        client.get_case(GetCaseRequest {
-            key: Some(Key::ScanRef(scan_ref.to_owned())),
-            view: view.into(),
-            include_history: history,
-        }),
-    )
-    .await?;
-    Ok(response.into_inner().case.expect("GetCase returns a case"))
+    app.get_case(scan_ref, view, history).await
 }
 
 async fn signed_real_payload_is_visible_through_get_case(backend: Backend) {

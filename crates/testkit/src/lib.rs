@@ -5,6 +5,7 @@
 //! unreachable service fails the test instead, so CI can never pass by skipping.
 
 pub mod app;
+mod calls;
 pub mod db;
 pub mod payloads;
 pub mod redis;
