@@ -1,7 +1,9 @@
 //! The database ceiling: the rows one new webhook produces (case, person, delivery with its
 //! 4–5 KB body, feed counter bump, case position, feed entry) written in one transaction with prepared
 //! statements straight through sqlx — no HTTP, no ORM, no domain logic — on the service's own
-//! schema and with the service's durability (PostgreSQL defaults; SQLite WAL, NORMAL).
+//! schema and with the service's durability (PostgreSQL defaults; SQLite WAL with
+//! `synchronous=FULL`, so an acknowledged webhook survives power loss on both sides of the
+//! ratio).
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -19,9 +21,9 @@ use sea_orm::sqlx::{self, AssertSqlSafe, PgPool, SqlitePool};
 use super::Backend;
 
 const PERSON: &str = "INSERT INTO case_persons (scan_ref, first_name, last_name, date_of_birth, nationality, sex, document_type, document_number, document_expiry, issuing_country) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
-const DELIVERY: &str = "INSERT INTO deliveries (scan_ref, event_type, body, body_sha256, outcome, is_final, revision, overall_status, received_at, traceparent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)";
+const DELIVERY: &str = "INSERT INTO deliveries (scan_ref, event_type, body, body_sha256, content_sha256, outcome, is_final, revision, overall_status, received_at, traceparent) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)";
 const COUNTER: &str = "UPDATE feed_counter SET value = value + 1 WHERE id = 1 RETURNING value";
-const CASE: &str = "INSERT INTO cases (scan_ref, client_id, external_ref, decision, is_final, overall_status, last_event_type, revision, auto_document, auto_face, manual_document, manual_face, fraud_tags, mismatch_tags, suspicion_reasons, created_at, updated_at, finalized_at, last_position) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19)";
+const CASE: &str = "INSERT INTO cases (scan_ref, client_id, external_ref, decision, is_final, overall_status, last_event_type, revision, auto_document, auto_face, manual_document, manual_face, fraud_tags, mismatch_tags, suspicion_reasons, created_at, updated_at, finalized_at, last_position, decisive_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20)";
 const CHANGE: &str = "INSERT INTO case_changes (position, scan_ref, revision, is_final, snapshot, traceparent, committed_at) VALUES ($1, $2, $3, $4, $5, $6, $7)";
 const POSITION: &str = "UPDATE cases SET last_position = $1 WHERE scan_ref = $2";
 const SNAPSHOT: &str = r#"{"scanRef":"x","clientId":"123","decision":"approved","final":true,"overallStatus":"APPROVED","lastEventType":"IDENTIFICATION_AUTO_FINISHED","revision":1,"autoDocument":"DOC_VALIDATED","autoFace":"FACE_MATCH","manualDocument":"DOC_VALIDATED","manualFace":"FACE_MATCH","fraudTags":[],"mismatchTags":[],"suspicionReasons":[]}"#;
@@ -76,6 +78,7 @@ macro_rules! transaction {
             .bind(now)
             .bind(Some(now))
             .bind(0_i64)
+            .bind(Some(now))
             .execute(&mut *tx)
             .await?;
         sqlx::query(AssertSqlSafe($sql(PERSON)))
@@ -96,6 +99,7 @@ macro_rules! transaction {
             .bind("IDENTIFICATION_AUTO_FINISHED")
             .bind($this.body.as_ref())
             .bind("5f0c1e0d0a3c8f5bb7a0e6b5c5bd4f1e2b8ea0e36b8b5a4f4e3c2d1a0f9e8d7c")
+            .bind("0a9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e9d8c7b6a5f4e3d2c1b0a9f")
             .bind("applied")
             .bind(true)
             .bind(1_i64)
@@ -156,7 +160,7 @@ impl DbPeer {
                 let options = SqliteConnectOptions::from_str(url)?
                     .journal_mode(SqliteJournalMode::Wal)
                     .busy_timeout(Duration::from_secs(5))
-                    .synchronous(SqliteSynchronous::Normal)
+                    .synchronous(SqliteSynchronous::Full)
                     .foreign_keys(true);
                 Pool::Sqlite(
                     SqlitePoolOptions::new()
