@@ -199,7 +199,8 @@ impl Metrics {
     }
 
     /// A verified webhook was quarantined: `verdict.quarantined{reason}`, `reason_kind` being the
-    /// kind of problem (`unparseable`, `unknown_status`, ...), never the payload.
+    /// kind of problem (`QuarantineReason::kind`: `unparseable`, `header_body_mismatch`, ...),
+    /// never the payload.
     pub fn quarantined(&self, reason_kind: &'static str) {
         self.quarantined
             .add(1, &[KeyValue::new("reason", reason_kind)]);
