@@ -15,12 +15,12 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
-use crate::fingerprint_2026_11::fingerprint;
+use crate::fingerprint_2026_11;
 
 #[derive(DeriveMigrationName)]
 pub(crate) struct Migration;
 
-#[derive(DeriveIden)]
+#[derive(DeriveIden, Clone, Copy)]
 enum Deliveries {
     Table,
     Id,
@@ -35,9 +35,6 @@ const OLD_INDEX: &str = "idx_deliveries_scan_ref_event_type_body_sha256";
 const BODY_INDEX: &str = "idx_deliveries_scan_ref_body_sha256";
 const CONTENT_INDEX: &str = "idx_deliveries_scan_ref_event_type_content_sha256";
 
-/// Rows hashed per round trip: bodies are a few kilobytes, so a batch stays small in memory.
-const BATCH: u64 = 500;
-
 #[async_trait::async_trait]
 impl MigrationTrait for Migration {
     async fn up(&self, manager: &SchemaManager) -> Result<(), DbErr> {
@@ -49,7 +46,8 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        backfill(manager).await?;
+        let rows = [Deliveries::Table, Deliveries::Id, Deliveries::Body];
+        fingerprint_2026_11::backfill(manager, rows, None, Deliveries::ContentSha256).await?;
         manager
             .drop_index(
                 Index::drop()
@@ -106,41 +104,5 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await
-    }
-}
-
-/// Hashes every existing delivery's body, in id order, a batch at a time.
-async fn backfill(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
-    let db = manager.get_connection();
-    let mut after = 0_i64;
-    loop {
-        let rows = db
-            .query_all(
-                &Query::select()
-                    .columns([Deliveries::Id, Deliveries::Body])
-                    .from(Deliveries::Table)
-                    .and_where(Expr::col(Deliveries::Id).gt(after))
-                    .order_by(Deliveries::Id, Order::Asc)
-                    .limit(BATCH)
-                    .to_owned(),
-            )
-            .await?;
-        if rows.is_empty() {
-            return Ok(());
-        }
-        for row in rows {
-            let id: i64 = row.try_get("", "id")?;
-            let body: Vec<u8> = row.try_get("", "body")?;
-            let (_, content_sha256) = fingerprint(&body);
-            db.execute(
-                &Query::update()
-                    .table(Deliveries::Table)
-                    .value(Deliveries::ContentSha256, content_sha256)
-                    .and_where(Expr::col(Deliveries::Id).eq(id))
-                    .to_owned(),
-            )
-            .await?;
-            after = id;
-        }
     }
 }

@@ -12,12 +12,12 @@
 
 use sea_orm_migration::{prelude::*, schema::*};
 
-use crate::fingerprint_2026_11::fingerprint;
+use crate::fingerprint_2026_11;
 
 #[derive(DeriveMigrationName)]
 pub(crate) struct Migration;
 
-#[derive(DeriveIden)]
+#[derive(DeriveIden, Clone, Copy)]
 enum Quarantine {
     Table,
     Id,
@@ -30,9 +30,6 @@ enum Quarantine {
 
 const BODY_INDEX: &str = "idx_quarantine_body_sha256";
 const CONTENT_INDEX: &str = "idx_quarantine_content_sha256";
-
-/// Rows hashed per round trip.
-const BATCH: u64 = 500;
 
 /// How the first release worded each reason it quarantined for.
 const FIRST_RELEASE_REASONS: [(&str, &str); 3] = [
@@ -59,7 +56,13 @@ impl MigrationTrait for Migration {
                 )
                 .await?;
         }
-        backfill_hashes(manager).await?;
+        fingerprint_2026_11::backfill(
+            manager,
+            [Quarantine::Table, Quarantine::Id, Quarantine::Body],
+            Some(Quarantine::BodySha256),
+            Quarantine::ContentSha256,
+        )
+        .await?;
         let db = manager.get_connection();
         for (kind, wording) in FIRST_RELEASE_REASONS {
             db.execute(
@@ -110,42 +113,5 @@ impl MigrationTrait for Migration {
                 .await?;
         }
         Ok(())
-    }
-}
-
-/// Hashes every existing item's body, in id order, a batch at a time.
-async fn backfill_hashes(manager: &SchemaManager<'_>) -> Result<(), DbErr> {
-    let db = manager.get_connection();
-    let mut after = 0_i64;
-    loop {
-        let rows = db
-            .query_all(
-                &Query::select()
-                    .columns([Quarantine::Id, Quarantine::Body])
-                    .from(Quarantine::Table)
-                    .and_where(Expr::col(Quarantine::Id).gt(after))
-                    .order_by(Quarantine::Id, Order::Asc)
-                    .limit(BATCH)
-                    .to_owned(),
-            )
-            .await?;
-        if rows.is_empty() {
-            return Ok(());
-        }
-        for row in rows {
-            let id: i64 = row.try_get("", "id")?;
-            let body: Vec<u8> = row.try_get("", "body")?;
-            let (body_sha256, content_sha256) = fingerprint(&body);
-            db.execute(
-                &Query::update()
-                    .table(Quarantine::Table)
-                    .value(Quarantine::BodySha256, body_sha256)
-                    .value(Quarantine::ContentSha256, content_sha256)
-                    .and_where(Expr::col(Quarantine::Id).eq(id))
-                    .to_owned(),
-            )
-            .await?;
-            after = id;
-        }
     }
 }

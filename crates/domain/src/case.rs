@@ -131,6 +131,34 @@ pub struct Case {
     pub person: Option<Person>,
 }
 
+impl Case {
+    /// A case Verdict has just heard of at `at`: PENDING, not final, nothing known yet, and
+    /// revision 0 until its first change is applied.
+    pub fn new(scan_ref: impl Into<String>, at: DateTime<Utc>) -> Self {
+        Self {
+            scan_ref: scan_ref.into(),
+            client_id: String::new(),
+            external_ref: None,
+            decision: Decision::Pending,
+            is_final: false,
+            overall_status: None,
+            last_event_type: String::new(),
+            revision: 0,
+            auto_document: None,
+            auto_face: None,
+            manual_document: None,
+            manual_face: None,
+            fraud_tags: Vec::new(),
+            mismatch_tags: Vec::new(),
+            suspicion_reasons: Vec::new(),
+            created_at: at,
+            updated_at: at,
+            finalized_at: None,
+            person: None,
+        }
+    }
+}
+
 /// One stored delivery of a case, as shown in its history.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CaseEvent {

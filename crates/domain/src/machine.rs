@@ -142,6 +142,10 @@ pub struct Prior<'a> {
 
 /// The result of judging one delivery.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "one per delivery, consumed at once by the store: boxing the case would only add an allocation"
+)]
 pub enum Transition {
     /// The delivery changes the case.
     Applied {
@@ -271,27 +275,7 @@ fn noted(current: Option<&Case>, event: EventType, payload: &Payload, at: DateTi
 fn changed(current: Option<&Case>, event: EventType, payload: &Payload, at: DateTime<Utc>) -> Case {
     let base = match current {
         Some(case) => case.clone(),
-        None => Case {
-            scan_ref: payload.scan_ref.as_str().to_owned(),
-            client_id: String::new(),
-            external_ref: None,
-            decision: Decision::Pending,
-            is_final: false,
-            overall_status: None,
-            last_event_type: String::new(),
-            revision: 0,
-            auto_document: None,
-            auto_face: None,
-            manual_document: None,
-            manual_face: None,
-            fraud_tags: Vec::new(),
-            mismatch_tags: Vec::new(),
-            suspicion_reasons: Vec::new(),
-            created_at: at,
-            updated_at: at,
-            finalized_at: None,
-            person: None,
-        },
+        None => Case::new(payload.scan_ref.as_str(), at),
     };
     Case {
         client_id: payload

@@ -87,25 +87,13 @@ impl ChangeBus for Bus {
 fn case(scan_ref: &str) -> Case {
     let at = Utc.timestamp_opt(1_700_000_000, 0).unwrap();
     Case {
-        scan_ref: scan_ref.to_owned(),
-        client_id: String::new(),
-        external_ref: None,
         decision: Decision::Approved,
         is_final: true,
         overall_status: Some("APPROVED".into()),
         last_event_type: "IDENTIFICATION_MANUAL_FINISHED".into(),
         revision: 1,
-        auto_document: None,
-        auto_face: None,
-        manual_document: None,
-        manual_face: None,
-        fraud_tags: vec![],
-        mismatch_tags: vec![],
-        suspicion_reasons: vec![],
-        created_at: at,
-        updated_at: at,
         finalized_at: Some(at),
-        person: None,
+        ..Case::new(scan_ref, at)
     }
 }
 

@@ -58,32 +58,14 @@ pub(crate) struct ErrorBody {
 #[cfg(test)]
 mod tests {
     use serde_json::json;
-    use verdict_domain::{Case, Cursor, Decision, QuarantineReason};
+    use verdict_domain::{Case, Cursor, QuarantineReason};
 
     use super::*;
 
     fn case(revision: u64) -> Case {
-        let at = chrono::DateTime::<chrono::Utc>::UNIX_EPOCH;
         Case {
-            scan_ref: "scan-1".into(),
-            client_id: String::new(),
-            external_ref: None,
-            decision: Decision::Pending,
-            is_final: false,
-            overall_status: None,
-            last_event_type: "IDENTIFICATION".into(),
             revision,
-            auto_document: None,
-            auto_face: None,
-            manual_document: None,
-            manual_face: None,
-            fraud_tags: vec![],
-            mismatch_tags: vec![],
-            suspicion_reasons: vec![],
-            created_at: at,
-            updated_at: at,
-            finalized_at: None,
-            person: None,
+            ..Case::new("scan-1", chrono::DateTime::<chrono::Utc>::UNIX_EPOCH)
         }
     }
 
