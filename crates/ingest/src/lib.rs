@@ -25,8 +25,8 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 use tokio_util::task::TaskTracker;
 use verdict_domain::{
-    CaseStore, ChangeBus, NewDelivery, NewQuarantine, Notification, QuarantineItem,
-    QuarantineReason, Recorded, VerifiedWebhook,
+    CaseStore, ChangeBus, NewDelivery, NewQuarantine, Notification, QuarantineItem, Recorded,
+    VerifiedWebhook,
 };
 use verdict_telemetry::metrics::metrics;
 
@@ -81,9 +81,10 @@ impl Ingest {
     }
 
     /// Ingests a quarantined delivery again, as of its original arrival. Recording it releases
-    /// the item in the same transaction; if it is still unusable it stays quarantined (with its
-    /// current reason) and nothing else is written. Another reprocess that got there first
-    /// makes this one fail with a `NotFound` store error.
+    /// the item in the same transaction. If it is still unusable it stays quarantined and the
+    /// answer says why now (the store also rewords an item the state machine quarantines
+    /// again; one that triage still refuses keeps its stored wording). Another reprocess that
+    /// got there first makes this one fail with a `NotFound` store error.
     pub async fn reprocess(&self, item: QuarantineItem) -> Result<Recorded, Error> {
         let arrival = Arrival {
             // Its signature was checked when it arrived; the quarantine keeps only what passed.
@@ -140,7 +141,7 @@ impl Ingest {
                 }
             },
         };
-        self.report(&recorded, header.as_deref(), releases);
+        report(&recorded, header.as_deref(), releases);
         if let Recorded::Applied { case, position } = &recorded {
             let notification = Notification {
                 scan_ref: case.scan_ref.clone(),
@@ -162,46 +163,42 @@ impl Ingest {
             Err(_) => Err(Error::WriteTimeout(self.write_timeout)),
         }
     }
-
-    /// One log line per delivery, and the quarantine counter for newly quarantined ones.
-    fn report(&self, recorded: &Recorded, header: Option<&str>, releases: Option<i64>) {
-        match recorded {
-            Recorded::Quarantined { id, reason } => {
-                if releases.is_none() {
-                    metrics().quarantined(reason.kind());
-                }
-                log_quarantined(*id, header, reason, releases.is_some());
-            }
-            Recorded::Applied { case, .. }
-            | Recorded::Stale { case }
-            | Recorded::Duplicate { case: Some(case) } => tracing::info!(
-                scan_ref = %case.scan_ref,
-                event_type = header,
-                outcome = recorded.label(),
-                revision = case.revision,
-                reprocessed = releases,
-                "webhook recorded"
-            ),
-            Recorded::Duplicate { case: None } => tracing::info!(
-                event_type = header,
-                outcome = recorded.label(),
-                reprocessed = releases,
-                "webhook recorded: a copy of a quarantined delivery, no case yet"
-            ),
-        }
-    }
 }
 
-fn log_quarantined(id: i64, header: Option<&str>, reason: &QuarantineReason, again: bool) {
-    tracing::warn!(
-        quarantine_id = id,
-        event_type = header,
-        outcome = "quarantined",
-        reason_kind = reason.kind(),
-        %reason,
-        still = again,
-        "webhook quarantined"
-    );
+/// One log line per delivery, and the quarantine counter for newly quarantined ones.
+fn report(recorded: &Recorded, header: Option<&str>, releases: Option<i64>) {
+    match recorded {
+        Recorded::Quarantined { id, reason } => {
+            if releases.is_none() {
+                metrics().quarantined(reason.kind());
+            }
+            tracing::warn!(
+                quarantine_id = *id,
+                event_type = header,
+                outcome = recorded.label(),
+                reason_kind = reason.kind(),
+                %reason,
+                reprocessed = releases,
+                "webhook quarantined"
+            );
+        }
+        Recorded::Applied { case, .. }
+        | Recorded::Stale { case }
+        | Recorded::Duplicate { case: Some(case) } => tracing::info!(
+            scan_ref = %case.scan_ref,
+            event_type = header,
+            outcome = recorded.label(),
+            revision = case.revision,
+            reprocessed = releases,
+            "webhook recorded"
+        ),
+        Recorded::Duplicate { case: None } => tracing::info!(
+            event_type = header,
+            outcome = recorded.label(),
+            reprocessed = releases,
+            "webhook recorded: a copy of a quarantined delivery, no case yet"
+        ),
+    }
 }
 
 #[cfg(test)]
