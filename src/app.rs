@@ -165,7 +165,7 @@ impl App {
             verdict_grpc::GrpcOptions {
                 heartbeat_interval: config.heartbeat_interval,
                 poll_interval: config.resync_interval,
-                tokens: verdict_grpc::Tokens::new(config.grpc_tokens()),
+                credentials: verdict_grpc::Credentials::load(&config.grpc_tokens(), None, false)?,
                 ..verdict_grpc::GrpcOptions::default()
             },
             shutdown.clone(),

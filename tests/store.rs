@@ -155,7 +155,7 @@ async fn recorded_case_reads_back_with_person_only_on_request(backend: Backend) 
     );
     assert!(store.case("unknown", true).await.unwrap().is_none());
 
-    let history = store.history(&scan_ref).await.unwrap();
+    let history = store.history(&scan_ref, u32::MAX).await.unwrap();
     let summary: Vec<_> = history
         .iter()
         .map(|e| (e.event_type.as_str(), e.is_final, e.outcome, e.revision))
@@ -189,7 +189,7 @@ async fn duplicate_delivery_does_not_bump_revision(backend: Backend) {
     assert_eq!(legacy.case.revision, 2);
 
     let outcomes: Vec<_> = store
-        .history(&scan_ref)
+        .history(&scan_ref, u32::MAX)
         .await
         .unwrap()
         .iter()
@@ -234,7 +234,7 @@ async fn late_preliminary_result_after_final_is_stale(backend: Backend) {
     );
 
     let outcomes: Vec<_> = store
-        .history(&scan_ref)
+        .history(&scan_ref, u32::MAX)
         .await
         .unwrap()
         .iter()
@@ -579,7 +579,10 @@ async fn concurrent_deliveries_get_gap_free_revisions_and_positions(backend: Bac
 
     let case = store.case(&scan_ref, false).await.unwrap().unwrap();
     assert_eq!(case.revision, n);
-    assert_eq!(store.history(&scan_ref).await.unwrap().len() as u64, n);
+    assert_eq!(
+        store.history(&scan_ref, u32::MAX).await.unwrap().len() as u64,
+        n
+    );
     assert_eq!(store.feed_head().await.unwrap(), Cursor(n));
 }
 

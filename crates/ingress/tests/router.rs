@@ -50,7 +50,7 @@ macro_rules! case_store {
             ) -> Result<Option<verdict_domain::Case>, Error> {
                 $body
             }
-            async fn history(&self, _: &str) -> Result<Vec<CaseEvent>, Error> {
+            async fn history(&self, _: &str, _: u32) -> Result<Vec<CaseEvent>, Error> {
                 $body
             }
             async fn list_cases(&self, _: &CaseQuery) -> Result<CasePage, Error> {
