@@ -21,6 +21,7 @@ mod quarantine;
 mod read;
 mod record;
 mod span;
+mod sqlite_file;
 
 pub use connect::StoreOptions;
 pub use error::Error;

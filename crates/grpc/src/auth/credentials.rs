@@ -207,7 +207,7 @@ impl Credentials {
         self.inner
             .clients
             .iter()
-            .find(|client| names.iter().any(|name| *name == client.san))
+            .find(|client| names.contains(&client.san))
             .map(|client| Caller::new(Arc::clone(&client.name), client.scopes))
     }
 }
