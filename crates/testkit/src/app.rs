@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
+use tonic::transport::{Channel, ClientTlsConfig};
 use verdict::config::{GrpcConfig, HttpConfig};
 use verdict::{App, Config};
 use verdict_proto::verdict::v1::case_service_client::CaseServiceClient;
@@ -161,6 +161,20 @@ impl TestApp {
         within("a gRPC connection", CaseServiceClient::connect(url))
             .await
             .expect("connect to the gRPC listener")
+    }
+
+    /// A gRPC client over TLS (`https://127.0.0.1:<port>`), or why the connection failed. With
+    /// TLS 1.3 a server refusing the client's certificate may only show on the first call.
+    pub async fn grpc_tls(
+        &self,
+        tls: ClientTlsConfig,
+    ) -> Result<CaseServiceClient<Channel>, tonic::transport::Error> {
+        let channel = Channel::from_shared(format!("https://{}", self.grpc_addr))
+            .expect("a valid URL")
+            .tls_config(tls)?;
+        within("a gRPC TLS connection", channel.connect())
+            .await
+            .map(CaseServiceClient::new)
     }
 
     /// The signature the app accepts for `body`.
