@@ -227,6 +227,14 @@ pub(super) async fn watch(args: WatchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The code and message, and for a failed connection its cause (a refused client certificate
+/// shows only there).
 fn status_error(status: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("{:?}: {}", status.code(), status.message())
+    let mut text = format!("{:?}: {}", status.code(), status.message());
+    let mut source = std::error::Error::source(&status);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    anyhow::anyhow!(text)
 }
