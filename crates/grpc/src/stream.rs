@@ -158,11 +158,14 @@ where
     ));
 
     Box::pin(async_stream::stream! {
+        // One timer for the stream's life, not one per item.
+        let expiry = sleep_until(deadline);
+        tokio::pin!(expiry);
         loop {
             let next = tokio::select! {
                 biased;
                 () = shutdown.cancelled() => Err(status::shutting_down()),
-                () = sleep_until(deadline) => Err(status::status(
+                () = &mut expiry => Err(status::status(
                     ErrorKind::Unavailable,
                     "stream reached its maximum age: resume from the last item received",
                 )),

@@ -1,6 +1,6 @@
 //! The authenticated caller of one request, and the scope check handlers make.
 
-use std::sync::Arc;
+use std::sync::{Arc, LazyLock};
 
 use tonic::{Request, Status};
 use verdict_domain::ErrorKind;
@@ -23,7 +23,9 @@ impl Caller {
 
     /// The caller of a server without authentication: may do everything, audited as such.
     pub(crate) fn anonymous() -> Self {
-        Self::new(Arc::from("anonymous"), Scopes::ALL)
+        // Every call of an open server gets this caller: one name, no allocation per call.
+        static NAME: LazyLock<Arc<str>> = LazyLock::new(|| Arc::from("anonymous"));
+        Self::new(Arc::clone(&NAME), Scopes::ALL)
     }
 
     /// The name audit events show: the tokens file's `name`, a client certificate's SAN, or
