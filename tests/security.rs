@@ -5,6 +5,8 @@
 
 #[path = "security/http.rs"]
 mod http;
+#[path = "security/limits.rs"]
+mod limits;
 #[path = "security/redis.rs"]
 mod redis;
 #[path = "security/scopes.rs"]
