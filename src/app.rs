@@ -1,8 +1,9 @@
 //! Wiring: the only place that knows the concrete adapters.
 //!
-//! [`App::build`] connects the database and Redis and binds both listeners (port 0 allowed), so
-//! callers — `verdict serve` and the tests alike — learn the real addresses before serving;
-//! [`App::run`] serves until the shutdown token is cancelled.
+//! [`App::build`] validates the configuration, loads the TLS and credential files, connects the
+//! database and Redis and binds the three listeners (port 0 allowed), so callers — `verdict
+//! serve` and the tests alike — learn the real addresses before serving, and a bad setting stops
+//! the start; [`App::run`] serves until the shutdown token is cancelled.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -12,6 +13,8 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use verdict_bus::{Hub, Resync};
 use verdict_domain::{CaseStore, ChangeBus, SignatureVerifier};
+use verdict_grpc::{Credentials, ServerTls};
+use verdict_ingress::{ServeOptions, SourceFilter};
 use verdict_store::SeaStore;
 
 use crate::Config;
@@ -22,10 +25,13 @@ use crate::config::Bus;
 pub enum Error {
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    /// The gRPC TLS or credential files are missing or invalid.
+    #[error(transparent)]
+    GrpcSetup(verdict_grpc::Error),
     #[error("could not open the database")]
     Store(#[from] verdict_store::Error),
-    #[error("could not connect to Redis")]
-    Bus(#[from] verdict_bus::Error),
+    #[error(transparent)]
+    Bus(#[from] crate::config::BusError),
     #[error("could not bind {addr}")]
     Bind {
         addr: SocketAddr,
@@ -35,7 +41,7 @@ pub enum Error {
     #[error("HTTP server failed")]
     Http(#[source] std::io::Error),
     #[error("gRPC server failed")]
-    Grpc(#[from] verdict_grpc::Error),
+    Grpc(#[source] verdict_grpc::Error),
     #[error("a server task panicked")]
     Join(#[from] tokio::task::JoinError),
 }
@@ -46,17 +52,21 @@ pub struct App {
     config: Config,
     http: TcpListener,
     grpc: TcpListener,
+    admin: TcpListener,
     store: Arc<SeaStore>,
     hub: Arc<Hub>,
     bus: Arc<dyn ChangeBus>,
     redis_link: Option<tokio::sync::watch::Receiver<bool>>,
     verifier: SignatureVerifier,
+    credentials: Credentials,
+    tls: Option<ServerTls>,
     /// Cancelled when `run`'s token is: every component watches this one.
     shutdown: CancellationToken,
 }
 
 impl App {
-    /// Connects, migrates when configured, and binds the listeners.
+    /// Validates, loads the gRPC TLS and credential files, connects, migrates when configured,
+    /// and binds the listeners.
     pub async fn build(config: Config) -> Result<Self, Error> {
         config.validate()?;
         let verifier = if config.webhook_keys().is_empty() {
@@ -67,6 +77,7 @@ impl App {
         } else {
             SignatureVerifier::new(config.webhook_keys())
         };
+        let (tls, credentials) = grpc_security(&config)?;
 
         let store = Arc::new(config.database.connect().await?);
         if config.migrate_on_start {
@@ -82,31 +93,36 @@ impl App {
 
         let http = bind(config.http_addr).await?;
         let grpc = bind(config.grpc_addr).await?;
+        let admin = bind(config.admin_addr).await?;
         Ok(Self {
             config,
             http,
             grpc,
+            admin,
             store,
             hub,
             bus,
             redis_link,
             verifier,
+            credentials,
+            tls,
             shutdown,
         })
     }
 
     /// The bound HTTP address (useful with port 0).
     pub fn http_addr(&self) -> SocketAddr {
-        self.http
-            .local_addr()
-            .expect("a bound listener has an address")
+        local_addr(&self.http)
     }
 
     /// The bound gRPC address (useful with port 0).
     pub fn grpc_addr(&self) -> SocketAddr {
-        self.grpc
-            .local_addr()
-            .expect("a bound listener has an address")
+        local_addr(&self.grpc)
+    }
+
+    /// The bound admin address (`/metrics` and the probes; useful with port 0).
+    pub fn admin_addr(&self) -> SocketAddr {
+        local_addr(&self.admin)
     }
 
     /// The store, for tests and tools that inspect what was written.
@@ -116,55 +132,95 @@ impl App {
 
     /// Serves until `token` is cancelled, then shuts down in order: readiness and gRPC health
     /// turn NOT_SERVING, open streams end UNAVAILABLE so clients resume elsewhere, and in-flight
-    /// requests drain under the shutdown timeout.
+    /// requests drain under the shutdown timeout. The admin listener keeps answering probes
+    /// (`/readyz` 503) until the drain is over.
     pub async fn run(self, token: CancellationToken) -> Result<(), Error> {
         let Self {
             config,
             http,
             grpc,
+            admin,
             store,
             hub,
             bus,
             redis_link,
             verifier,
+            credentials,
+            tls,
             shutdown,
         } = self;
         let store_port: Arc<dyn CaseStore> = store;
 
+        let source_filter = (!config.http.webhook_allow_cidrs.is_empty()).then(|| {
+            SourceFilter::new(
+                config.http.webhook_allow_cidrs.clone(),
+                config.http.trusted_proxies.clone(),
+            )
+        });
         let ingress = verdict_ingress::router(verdict_ingress::IngressState {
             store: store_port.clone(),
             bus,
             verifier,
             write_timeout: config.write_timeout,
             max_body_bytes: config.max_body_bytes,
+            body_timeout: config.http.http_body_timeout,
+            max_inflight: config.http.max_inflight(config.database.db_max_connections),
+            source_filter,
             shutdown: shutdown.clone(),
-        })
-        .route("/metrics", axum::routing::get(metrics));
-        info!(http = %http.local_addr().map_err(Error::Http)?, grpc = %grpc.local_addr().map_err(Error::Http)?, "verdict serving");
+        });
+        let admin_router = verdict_ingress::admin_router(store_port.clone(), shutdown.clone());
+        let serve_options = ServeOptions {
+            header_read_timeout: config.http.http_header_timeout,
+            max_connections: usize::try_from(config.http.http_max_connections)
+                .unwrap_or(usize::MAX),
+        };
+        info!(
+            http = %local_addr(&http),
+            grpc = %local_addr(&grpc),
+            admin = %local_addr(&admin),
+            "verdict serving"
+        );
 
         let http_task = tokio::spawn({
-            let shutdown = shutdown.clone();
+            let (options, shutdown) = (serve_options.clone(), shutdown.clone());
             async move {
-                // Connect info gives the request spans their `client.address`.
-                let service = ingress.into_make_service_with_connect_info::<SocketAddr>();
-                axum::serve(http, service)
-                    .with_graceful_shutdown(shutdown.cancelled_owned())
+                verdict_ingress::serve(http, ingress, options, shutdown)
                     .await
                     .map_err(Error::Http)
             }
         });
-        let grpc_task = tokio::spawn(verdict_grpc::serve(
-            grpc,
-            store_port.clone(),
-            hub.clone(),
-            verdict_grpc::GrpcOptions {
-                heartbeat_interval: config.heartbeat_interval,
-                poll_interval: config.resync_interval,
-                tokens: verdict_grpc::Tokens::new(config.grpc_tokens()),
-                ..verdict_grpc::GrpcOptions::default()
-            },
-            shutdown.clone(),
-        ));
+        // Stopped only after the drain, so probes see `/readyz` 503 rather than a closed port.
+        let admin_stop = CancellationToken::new();
+        let admin_task = tokio::spawn({
+            let stop = admin_stop.clone();
+            async move {
+                verdict_ingress::serve(admin, admin_router, serve_options, stop)
+                    .await
+                    .map_err(Error::Http)
+            }
+        });
+        let grpc_task = tokio::spawn({
+            let serve = verdict_grpc::serve(
+                grpc,
+                store_port.clone(),
+                hub.clone(),
+                verdict_grpc::GrpcOptions {
+                    heartbeat_interval: config.heartbeat_interval,
+                    poll_interval: config.resync_interval,
+                    credentials,
+                    tls,
+                    max_streams: usize::try_from(config.grpc.grpc_max_streams)
+                        .unwrap_or(usize::MAX),
+                    max_concurrent_streams: config.grpc.grpc_max_concurrent_streams,
+                    keepalive_interval: config.grpc.grpc_keepalive_interval,
+                    keepalive_timeout: config.grpc.grpc_keepalive_timeout,
+                    stream_max_age: config.grpc.stream_max_age,
+                    ..verdict_grpc::GrpcOptions::default()
+                },
+                shutdown.clone(),
+            );
+            async move { serve.await.map_err(Error::Grpc) }
+        });
         let resync = Resync::new(
             store_port,
             hub,
@@ -185,27 +241,57 @@ impl App {
             Ok::<_, Error>(())
         })
         .await;
-        match drained {
+        admin_stop.cancel();
+        let result = match drained {
             Ok(result) => result,
             Err(_) => {
                 warn!(timeout = ?config.shutdown_timeout, "shutdown timed out; dropping in-flight work");
                 Ok(())
             }
+        };
+        // The admin listener has nothing long-running to drain; bound it all the same.
+        if let Ok(admin) = tokio::time::timeout(config.shutdown_timeout, admin_task).await {
+            admin??;
         }
+        result
     }
+}
+
+/// The gRPC listener's TLS and credentials, from files read now so a bad one stops the start.
+fn grpc_security(config: &Config) -> Result<(Option<ServerTls>, Credentials), Error> {
+    let grpc = &config.grpc;
+    let tls = match grpc.tls_files() {
+        Some((cert, key)) => Some(
+            ServerTls::load(cert, key, grpc.grpc_client_ca.as_deref()).map_err(Error::GrpcSetup)?,
+        ),
+        None => None,
+    };
+    let credentials = Credentials::load(
+        &grpc.tokens(),
+        grpc.grpc_tokens_file.as_deref(),
+        tls.as_ref().is_some_and(ServerTls::verifies_clients),
+    )
+    .map_err(Error::GrpcSetup)?;
+    if grpc.grpc_insecure && tls.is_none() && !credentials.is_required() {
+        warn!(addr = %config.grpc_addr, "gRPC serves personal data without TLS or authentication (--grpc-insecure)");
+    }
+    if grpc.sends_tokens_in_plaintext(config.grpc_addr) {
+        warn!(addr = %config.grpc_addr, "gRPC bearer tokens travel in plaintext: set VERDICT_GRPC_TLS_CERT and VERDICT_GRPC_TLS_KEY unless the network encrypts");
+    }
+    if !config.http.trusted_proxies.is_empty() && config.http.webhook_allow_cidrs.is_empty() {
+        warn!("VERDICT_TRUSTED_PROXIES has no effect without VERDICT_WEBHOOK_ALLOW_CIDRS");
+    }
+    Ok((tls, credentials))
+}
+
+fn local_addr(listener: &TcpListener) -> SocketAddr {
+    listener
+        .local_addr()
+        .expect("a bound listener has an address")
 }
 
 async fn bind(addr: SocketAddr) -> Result<TcpListener, Error> {
     TcpListener::bind(addr)
         .await
         .map_err(|source| Error::Bind { addr, source })
-}
-
-/// `GET /metrics`: Prometheus text.
-async fn metrics() -> impl axum::response::IntoResponse {
-    use verdict_telemetry::metrics::{PROMETHEUS_CONTENT_TYPE, render_prometheus};
-    (
-        [(axum::http::header::CONTENT_TYPE, PROMETHEUS_CONTENT_TYPE)],
-        render_prometheus(),
-    )
 }

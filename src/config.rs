@@ -1,7 +1,13 @@
 //! Configuration: one typed value, parsed by clap from flags and `VERDICT_*` variables, so
-//! `verdict serve --help` documents every variable.
+//! `verdict serve --help` documents every variable. Values that may hold secrets (keys, tokens,
+//! URLs with passwords) are hidden from `--help` and masked in `Debug`.
+
+mod grpc;
+mod http;
+mod secret_url;
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -13,6 +19,10 @@ use verdict_bus::{Hub, LocalBus, RedisBus};
 use verdict_domain::ChangeBus;
 use verdict_telemetry::LogFormat;
 
+pub use self::grpc::GrpcConfig;
+pub use self::http::{HttpConfig, INFLIGHT_PER_DB_CONNECTION};
+pub use self::secret_url::SecretUrl;
+
 /// Where the database lives.
 #[derive(Debug, Clone, Args)]
 pub struct DatabaseConfig {
@@ -20,9 +30,10 @@ pub struct DatabaseConfig {
     #[arg(
         long,
         env = "VERDICT_DATABASE_URL",
+        hide_env_values = true,
         default_value = "sqlite://verdict.db?mode=rwc"
     )]
-    pub database_url: String,
+    pub database_url: SecretUrl,
 
     /// Most database connections the pool opens.
     #[arg(long, env = "VERDICT_DB_MAX_CONNECTIONS", default_value_t = 16)]
@@ -37,16 +48,21 @@ impl DatabaseConfig {
             max_connections: self.db_max_connections,
             ..verdict_store::StoreOptions::default()
         };
-        verdict_store::SeaStore::connect(&self.database_url, options).await
+        verdict_store::SeaStore::connect(self.database_url.expose(), options).await
     }
 }
 
 /// How replicas tell each other about changes.
 #[derive(Debug, Clone, Args)]
 pub struct BusConfig {
-    /// Redis URL for change notifications between replicas; unset means an in-process hub.
-    #[arg(long, env = "VERDICT_REDIS_URL")]
-    pub redis_url: Option<String>,
+    /// Redis URL for change notifications between replicas (`redis://` or `rediss://` for
+    /// TLS, a password as `redis://:password@host`); unset means an in-process hub.
+    #[arg(long, env = "VERDICT_REDIS_URL", hide_env_values = true)]
+    pub redis_url: Option<SecretUrl>,
+
+    /// PEM CA certificate to verify a `rediss://` server with, instead of the system's roots.
+    #[arg(long, env = "VERDICT_REDIS_CA_CERT")]
+    pub redis_ca_cert: Option<PathBuf>,
 
     /// Redis pub/sub channel shared by all replicas of one deployment.
     #[arg(
@@ -66,6 +82,22 @@ pub struct Bus {
     pub link: Option<watch::Receiver<bool>>,
 }
 
+/// Why the configured bus could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum BusError {
+    /// The CA certificate for `rediss://` could not be read.
+    #[error("could not read VERDICT_REDIS_CA_CERT {path:?}")]
+    RedisCa {
+        /// The configured path.
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Redis refused or could not be reached.
+    #[error("could not connect to Redis")]
+    Connect(#[from] verdict_bus::Error),
+}
+
 impl BusConfig {
     /// The configured bus over `hub`: one way for `serve` and for `quarantine reprocess`, whose
     /// changes must reach the watchers of every replica too. With Redis, a subscriber task runs
@@ -74,20 +106,32 @@ impl BusConfig {
         &self,
         hub: Arc<Hub>,
         shutdown: CancellationToken,
-    ) -> Result<Bus, verdict_bus::Error> {
-        Ok(match &self.redis_url {
-            Some(url) => {
-                let bus = RedisBus::connect(url, &self.redis_channel, hub, shutdown).await?;
-                let link = Some(bus.link());
-                Bus {
-                    publisher: Arc::new(bus),
-                    link,
-                }
-            }
-            None => Bus {
+    ) -> Result<Bus, BusError> {
+        let Some(url) = &self.redis_url else {
+            return Ok(Bus {
                 publisher: Arc::new(LocalBus::new(hub)),
                 link: None,
-            },
+            });
+        };
+        let root_ca = match &self.redis_ca_cert {
+            Some(path) => Some(std::fs::read(path).map_err(|source| BusError::RedisCa {
+                path: path.clone(),
+                source,
+            })?),
+            None => None,
+        };
+        let bus = RedisBus::connect_with_root_ca(
+            url.expose(),
+            root_ca.as_deref(),
+            &self.redis_channel,
+            hub,
+            shutdown,
+        )
+        .await?;
+        let link = Some(bus.link());
+        Ok(Bus {
+            publisher: Arc::new(bus),
+            link,
         })
     }
 }
@@ -95,13 +139,18 @@ impl BusConfig {
 /// Everything `verdict serve` needs.
 #[derive(Debug, Clone, Args)]
 pub struct Config {
-    /// Address of the HTTP listener (webhooks, /healthz, /readyz, /metrics); port 0 picks one.
+    /// Address of the HTTP listener (webhooks, /healthz, /readyz); port 0 picks one.
     #[arg(long, env = "VERDICT_HTTP_ADDR", default_value = "127.0.0.1:8080")]
     pub http_addr: SocketAddr,
 
     /// Address of the gRPC listener (CaseService, health, reflection); port 0 picks one.
     #[arg(long, env = "VERDICT_GRPC_ADDR", default_value = "127.0.0.1:50051")]
     pub grpc_addr: SocketAddr,
+
+    /// Address of the admin listener (/metrics, /healthz, /readyz): keep it off public networks;
+    /// port 0 picks one.
+    #[arg(long, env = "VERDICT_ADMIN_ADDR", default_value = "127.0.0.1:9090")]
+    pub admin_addr: SocketAddr,
 
     #[command(flatten)]
     pub database: DatabaseConfig,
@@ -117,10 +166,11 @@ pub struct Config {
     #[arg(long, env = "VERDICT_WEBHOOK_SECRET", hide_env_values = true, value_parser = parse_secret)]
     pub webhook_secret: Option<SecretString>,
 
-    /// Bearer tokens gRPC callers of CaseService must present, comma-separated for rotation;
-    /// unset means no authentication (health and reflection are always open).
-    #[arg(long, env = "VERDICT_GRPC_TOKEN", hide_env_values = true, value_parser = parse_secret)]
-    pub grpc_token: Option<SecretString>,
+    #[command(flatten)]
+    pub grpc: GrpcConfig,
+
+    #[command(flatten)]
+    pub http: HttpConfig,
 
     /// Accept webhooks without checking signatures (development only).
     #[arg(long, env = "VERDICT_ALLOW_UNSIGNED")]
@@ -155,13 +205,31 @@ pub struct Config {
     pub log_format: LogFormat,
 }
 
-/// Configuration errors found after parsing.
+/// Configuration errors found after parsing; each message says what to do.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ConfigError {
     #[error(
         "no webhook secret: set VERDICT_WEBHOOK_SECRET (or --webhook-secret), or pass --allow-unsigned for development"
     )]
     MissingSecret,
+    #[error(
+        "VERDICT_WEBHOOK_SECRET is set but holds no key (only commas or blanks): set the signing keys, comma-separated"
+    )]
+    EmptySecret,
+    #[error(
+        "VERDICT_GRPC_TOKEN is set but holds no token (only commas or blanks): set the tokens, comma-separated, or unset it"
+    )]
+    EmptyGrpcToken,
+    #[error("VERDICT_GRPC_TLS_CERT and VERDICT_GRPC_TLS_KEY go together: set both, or neither")]
+    HalfTls,
+    #[error(
+        "VERDICT_GRPC_CLIENT_CA (mutual TLS) needs VERDICT_GRPC_TLS_CERT and VERDICT_GRPC_TLS_KEY"
+    )]
+    ClientCaWithoutTls,
+    #[error(
+        "refusing to serve gRPC on {0} insecure: a non-loopback address with neither TLS nor tokens lets anyone who reaches it read personal data. Set VERDICT_GRPC_TLS_CERT and VERDICT_GRPC_TLS_KEY, or VERDICT_GRPC_TOKEN / VERDICT_GRPC_TOKENS_FILE, or pass --grpc-insecure (VERDICT_GRPC_INSECURE=true) if the network itself is protected"
+    )]
+    InsecureGrpc(SocketAddr),
 }
 
 impl Config {
@@ -173,20 +241,17 @@ impl Config {
             .unwrap_or_default()
     }
 
-    /// The gRPC bearer tokens, split at commas, blanks dropped.
-    pub fn grpc_tokens(&self) -> Vec<Vec<u8>> {
-        self.grpc_token
-            .as_ref()
-            .map(|s| split_keys(s.expose_secret()))
-            .unwrap_or_default()
-    }
-
-    /// Checks what clap cannot: a server without keys only runs when explicitly unsigned.
+    /// Checks what clap cannot: a server without keys only runs when explicitly unsigned, a
+    /// secret or token setting that yields nothing is refused (never read as "none"), and gRPC
+    /// is not left open on the network.
     pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.webhook_secret.is_some() && self.webhook_keys().is_empty() {
+            return Err(ConfigError::EmptySecret);
+        }
         if self.webhook_keys().is_empty() && !self.allow_unsigned {
             return Err(ConfigError::MissingSecret);
         }
-        Ok(())
+        self.grpc.validate(self.grpc_addr)
     }
 }
 
@@ -211,11 +276,16 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     let n: u64 = number
         .parse()
         .map_err(|_| format!("{raw:?} is not a duration like 250ms, 5s, 2m or 1h"))?;
+    let seconds = |per: u64| {
+        n.checked_mul(per)
+            .map(Duration::from_secs)
+            .ok_or_else(|| format!("{raw:?} is too long"))
+    };
     match unit.trim() {
         "ms" => Ok(Duration::from_millis(n)),
-        "" | "s" => Ok(Duration::from_secs(n)),
-        "m" => Ok(Duration::from_secs(n * 60)),
-        "h" => Ok(Duration::from_secs(n * 3600)),
+        "" | "s" => seconds(1),
+        "m" => seconds(60),
+        "h" => seconds(3600),
         other => Err(format!(
             "unknown duration unit {other:?} (use ms, s, m or h)"
         )),
@@ -245,12 +315,51 @@ mod tests {
         let c = parse(&[]);
         assert_eq!(c.http_addr, "127.0.0.1:8080".parse().unwrap());
         assert_eq!(c.grpc_addr, "127.0.0.1:50051".parse().unwrap());
-        assert_eq!(c.database.database_url, "sqlite://verdict.db?mode=rwc");
+        assert_eq!(c.admin_addr, "127.0.0.1:9090".parse().unwrap());
+        assert_eq!(
+            c.database.database_url.expose(),
+            "sqlite://verdict.db?mode=rwc"
+        );
         assert_eq!(c.write_timeout, Duration::from_secs(5));
         assert_eq!(c.max_body_bytes, 4 * 1024 * 1024);
         assert!(c.bus.redis_url.is_none());
         assert_eq!(c.bus.redis_channel, "verdict.case-changes");
         assert!(c.migrate_on_start);
+        assert_eq!(c.http.max_inflight(c.database.db_max_connections), 256);
+        assert_eq!(
+            c.http.max_inflight(c.database.db_max_connections),
+            verdict_ingress::DEFAULT_MAX_INFLIGHT
+        );
+    }
+
+    #[test]
+    fn default_impls_match_what_clap_parses() {
+        // The testkit builds configs from these impls; they must not drift from `--help`.
+        let c = parse(&[]);
+        assert_eq!(
+            format!("{:?}", c.grpc),
+            format!("{:?}", GrpcConfig::default())
+        );
+        assert_eq!(
+            format!("{:?}", c.http),
+            format!("{:?}", HttpConfig::default())
+        );
+        assert_eq!(
+            c.grpc.grpc_max_streams as usize,
+            verdict_grpc::DEFAULT_MAX_STREAMS
+        );
+        assert_eq!(
+            c.grpc.grpc_max_concurrent_streams,
+            verdict_grpc::DEFAULT_MAX_CONCURRENT_STREAMS
+        );
+        assert_eq!(
+            c.http.http_body_timeout,
+            verdict_ingress::DEFAULT_BODY_TIMEOUT
+        );
+        assert_eq!(
+            c.http.http_header_timeout,
+            verdict_ingress::DEFAULT_HEADER_READ_TIMEOUT
+        );
     }
 
     #[test]
@@ -258,10 +367,114 @@ mod tests {
         assert_eq!(parse(&[]).validate(), Err(ConfigError::MissingSecret));
         assert_eq!(parse(&["--allow-unsigned"]).validate(), Ok(()));
         assert_eq!(parse(&["--webhook-secret", "k1"]).validate(), Ok(()));
+    }
+
+    #[test]
+    fn settings_that_yield_no_secret_are_refused_not_read_as_none() {
+        for blank in [",", " , ", ",,"] {
+            assert_eq!(
+                parse(&["--webhook-secret", blank, "--allow-unsigned"]).validate(),
+                Err(ConfigError::EmptySecret),
+                "{blank:?}"
+            );
+            assert_eq!(
+                parse(&["--webhook-secret", "k", "--grpc-token", blank]).validate(),
+                Err(ConfigError::EmptyGrpcToken),
+                "{blank:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn grpc_on_the_network_needs_tls_or_tokens_or_an_explicit_insecure() {
+        let base = ["--webhook-secret", "k", "--grpc-addr", "0.0.0.0:50051"];
+        let with = |extra: &[&str]| {
+            let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+            parse(&args).validate()
+        };
+        let refused = with(&[]).unwrap_err();
         assert_eq!(
-            parse(&["--webhook-secret", " , "]).validate(),
-            Err(ConfigError::MissingSecret)
+            refused,
+            ConfigError::InsecureGrpc("0.0.0.0:50051".parse().unwrap())
         );
+        let message = refused.to_string();
+        assert!(message.contains("insecure"), "{message}");
+        assert!(message.contains("--grpc-insecure"), "{message}");
+        assert_eq!(with(&["--grpc-insecure"]), Ok(()));
+        assert_eq!(with(&["--grpc-token", "t"]), Ok(()));
+        assert_eq!(
+            with(&["--grpc-tokens-file", "/etc/verdict/tokens.toml"]),
+            Ok(())
+        );
+        assert_eq!(
+            with(&["--grpc-tls-cert", "c.pem", "--grpc-tls-key", "k.pem"]),
+            Ok(())
+        );
+        assert!(
+            parse(&["--webhook-secret", "k", "--grpc-addr", "[::1]:50051"])
+                .validate()
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn tls_settings_must_be_complete() {
+        let base = ["--webhook-secret", "k"];
+        let with = |extra: &[&str]| {
+            let args: Vec<&str> = base.iter().chain(extra).copied().collect();
+            parse(&args).validate()
+        };
+        assert_eq!(
+            with(&["--grpc-tls-cert", "c.pem"]),
+            Err(ConfigError::HalfTls)
+        );
+        assert_eq!(
+            with(&["--grpc-tls-key", "k.pem"]),
+            Err(ConfigError::HalfTls)
+        );
+        assert_eq!(
+            with(&["--grpc-client-ca", "ca.pem"]),
+            Err(ConfigError::ClientCaWithoutTls)
+        );
+    }
+
+    #[test]
+    fn allowlists_parse_cidrs_and_addresses() {
+        let c = parse(&[
+            "--webhook-allow-cidrs",
+            "203.0.113.0/24, 198.51.100.7 ,2001:db8::/32",
+            "--trusted-proxies",
+            "10.0.0.0/8",
+        ]);
+        let shown: Vec<String> = c
+            .http
+            .webhook_allow_cidrs
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            shown,
+            ["203.0.113.0/24", "198.51.100.7/32", "2001:db8::/32"]
+        );
+        assert_eq!(c.http.trusted_proxies.len(), 1);
+        let err = Wrapper::try_parse_from(["verdict", "--webhook-allow-cidrs", "10.0.0.0/33"])
+            .unwrap_err();
+        assert!(err.to_string().contains("not a CIDR"), "{err}");
+    }
+
+    #[test]
+    fn inflight_bound_follows_the_pool_unless_set() {
+        assert_eq!(
+            parse(&["--db-max-connections", "4"]).http.max_inflight(4),
+            64
+        );
+        assert_eq!(
+            parse(&["--webhook-max-inflight", "10"])
+                .http
+                .max_inflight(16),
+            10
+        );
+        assert!(Wrapper::try_parse_from(["verdict", "--webhook-max-inflight", "0"]).is_err());
     }
 
     #[test]
@@ -277,12 +490,21 @@ mod tests {
             "super-secret-key",
             "--grpc-token",
             "t0ken-a,t0ken-b",
+            "--database-url",
+            "postgres://verdict:db-passw0rd@db/verdict",
+            "--redis-url",
+            "rediss://:redis-passw0rd@cache:6380",
         ]);
         let debug = format!("{c:?}");
         assert!(!debug.contains("super-secret-key"));
         assert!(!debug.contains("t0ken"));
+        assert!(!debug.contains("passw0rd"), "{debug}");
+        assert!(
+            debug.contains("postgres://verdict:***@db/verdict"),
+            "{debug}"
+        );
         assert_eq!(
-            c.grpc_tokens(),
+            c.grpc.tokens(),
             vec![b"t0ken-a".to_vec(), b"t0ken-b".to_vec()]
         );
     }

@@ -171,7 +171,7 @@ async fn recorded_case_reads_back_with_person_only_on_request(backend: Backend) 
     );
     assert!(store.case("unknown", true).await.unwrap().is_none());
 
-    let history = store.history(&scan_ref).await.unwrap();
+    let history = store.history(&scan_ref, u32::MAX).await.unwrap();
     let summary: Vec<_> = history
         .iter()
         .map(|e| (e.event_type.as_str(), e.is_final, e.outcome, e.revision))
@@ -217,7 +217,7 @@ async fn duplicate_delivery_does_not_bump_revision(backend: Backend) {
     assert_eq!(summary(&legacy), ("applied", Some(2), Some(Cursor(2))));
 
     let outcomes: Vec<_> = store
-        .history(&scan_ref)
+        .history(&scan_ref, u32::MAX)
         .await
         .unwrap()
         .iter()
@@ -264,7 +264,7 @@ async fn late_preliminary_result_after_final_is_stale(backend: Backend) {
     );
 
     let outcomes: Vec<_> = store
-        .history(&scan_ref)
+        .history(&scan_ref, u32::MAX)
         .await
         .unwrap()
         .iter()
@@ -586,7 +586,7 @@ async fn reprocess_records_and_releases_an_item_exactly_once(backend: Backend) {
     assert_eq!(summary(&done), ("applied", Some(1), Some(Cursor(1))));
     assert_eq!(refused.kind(), ErrorKind::NotFound);
     assert!(store.quarantined(10).await.unwrap().is_empty(), "released");
-    assert_eq!(store.history(&scan_ref).await.unwrap().len(), 1);
+    assert_eq!(store.history(&scan_ref, u32::MAX).await.unwrap().len(), 1);
 }
 
 /// What the state machine quarantines is written to the quarantine in the record transaction,
@@ -630,7 +630,7 @@ async fn machine_quarantine_and_replays_of_it_leave_no_case(backend: Backend) {
     }
     // The replays are kept: every delivery stays recognisable, revision 0 meaning "no case".
     let history: Vec<_> = store
-        .history(&scan_ref)
+        .history(&scan_ref, u32::MAX)
         .await
         .unwrap()
         .iter()
@@ -829,7 +829,10 @@ async fn concurrent_deliveries_get_gap_free_revisions_and_positions(backend: Bac
 
     let case = store.case(&scan_ref, false).await.unwrap().unwrap();
     assert_eq!(case.revision, n);
-    assert_eq!(store.history(&scan_ref).await.unwrap().len() as u64, n);
+    assert_eq!(
+        store.history(&scan_ref, u32::MAX).await.unwrap().len() as u64,
+        n
+    );
     assert_eq!(store.feed_head().await.unwrap(), Cursor(n));
 }
 

@@ -170,7 +170,9 @@ async fn webhook_trace_reaches_every_watcher_through_the_in_process_hub() {
 
     let scrape = within(
         "/metrics",
-        reqwest::Client::new().get(verdict.url("/metrics")).send(),
+        reqwest::Client::new()
+            .get(verdict.admin_url("/metrics"))
+            .send(),
     )
     .await
     .expect("scrape");

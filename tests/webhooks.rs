@@ -471,14 +471,20 @@ async fn database_outage_is_503_with_retry_after_and_the_retry_is_stored() {
 #[tokio::test]
 async fn health_endpoints_answer() {
     let app = sqlite_app().await.unwrap();
-    for path in ["/healthz", "/readyz"] {
-        let response = within(path, app.http().get(app.url(path)).send())
-            .await
-            .unwrap();
-        assert_eq!(response.status().as_u16(), 200, "{path}");
+    for url in [app.url("/healthz"), app.url("/readyz")]
+        .into_iter()
+        .chain([app.admin_url("/healthz"), app.admin_url("/readyz")])
+    {
+        let response = within(&url, app.http().get(&url).send()).await.unwrap();
+        assert_eq!(response.status().as_u16(), 200, "{url}");
     }
-    let metrics = within("/metrics", app.http().get(app.url("/metrics")).send())
+    // Metrics live on the admin listener only.
+    let metrics = within("/metrics", app.http().get(app.admin_url("/metrics")).send())
         .await
         .unwrap();
     assert_eq!(metrics.status().as_u16(), 200);
+    let public = within("/metrics", app.http().get(app.url("/metrics")).send())
+        .await
+        .unwrap();
+    assert_eq!(public.status().as_u16(), 404);
 }

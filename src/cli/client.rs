@@ -1,10 +1,12 @@
 //! `verdict get` and `verdict watch`: small gRPC clients printing JSON lines, for operators and
 //! scripts.
 
+use std::path::PathBuf;
+
 use anyhow::Context;
 use clap::Args;
 use serde_json::json;
-use tonic::transport::Channel;
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 use verdict_proto::verdict::v1::{
     CaseView, GetCaseRequest, WatchCaseRequest, WatchCasesRequest,
     case_service_client::CaseServiceClient, get_case_request::Key, watch_case_response,
@@ -27,9 +29,51 @@ pub struct Endpoint {
     /// Bearer token, when the server requires one (the first of a comma-separated list).
     #[arg(long = "token", env = "VERDICT_GRPC_TOKEN", hide_env_values = true)]
     pub token: Option<String>,
+
+    /// PEM CA certificate to verify the server with (`https://` URLs); without it, the system's
+    /// roots.
+    #[arg(long, env = "VERDICT_GRPC_CA")]
+    pub ca: Option<PathBuf>,
+
+    /// PEM client certificate, for servers that require mutual TLS (with --key).
+    #[arg(long, env = "VERDICT_GRPC_CERT", requires = "key")]
+    pub cert: Option<PathBuf>,
+
+    /// PEM private key of --cert.
+    #[arg(long, env = "VERDICT_GRPC_KEY", requires = "cert")]
+    pub key: Option<PathBuf>,
 }
 
 impl Endpoint {
+    /// A channel to the server: TLS for `https://` URLs (or whenever a CA or client certificate
+    /// is given), plaintext h2c otherwise.
+    async fn channel(&self) -> anyhow::Result<Channel> {
+        let mut endpoint = Channel::from_shared(self.grpc_url.clone())
+            .with_context(|| format!("{:?} is not a valid URL", self.grpc_url))?;
+        let wants_tls =
+            self.grpc_url.starts_with("https://") || self.ca.is_some() || self.cert.is_some();
+        if wants_tls {
+            let mut tls = ClientTlsConfig::new();
+            tls = match &self.ca {
+                Some(ca) => tls.ca_certificate(Certificate::from_pem(read(ca, "--ca")?)),
+                None => tls.with_native_roots(),
+            };
+            if let (Some(cert), Some(key)) = (&self.cert, &self.key) {
+                tls = tls.identity(Identity::from_pem(
+                    read(cert, "--cert")?,
+                    read(key, "--key")?,
+                ));
+            }
+            endpoint = endpoint
+                .tls_config(tls)
+                .context("the TLS settings cannot be used")?;
+        }
+        endpoint
+            .connect()
+            .await
+            .with_context(|| format!("could not connect to {}", self.grpc_url))
+    }
+
     /// Wraps `message` in a request carrying the bearer token, if any.
     fn request<T>(&self, message: T) -> anyhow::Result<tonic::Request<T>> {
         let mut request = tonic::Request::new(message);
@@ -95,9 +139,11 @@ pub struct WatchArgs {
 }
 
 async fn connect(endpoint: &Endpoint) -> anyhow::Result<CaseServiceClient<Channel>> {
-    CaseServiceClient::connect(endpoint.grpc_url.clone())
-        .await
-        .with_context(|| format!("could not connect to {}", endpoint.grpc_url))
+    Ok(CaseServiceClient::new(endpoint.channel().await?))
+}
+
+fn read(path: &PathBuf, flag: &str) -> anyhow::Result<Vec<u8>> {
+    std::fs::read(path).with_context(|| format!("could not read {flag} {}", path.display()))
 }
 
 fn view(full: bool) -> i32 {
@@ -181,6 +227,14 @@ pub(super) async fn watch(args: WatchArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The code and message, and for a failed connection its cause (a refused client certificate
+/// shows only there).
 fn status_error(status: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("{:?}: {}", status.code(), status.message())
+    let mut text = format!("{:?}: {}", status.code(), status.message());
+    let mut source = std::error::Error::source(&status);
+    while let Some(cause) = source {
+        text.push_str(&format!(": {cause}"));
+        source = cause.source();
+    }
+    anyhow::anyhow!(text)
 }

@@ -200,7 +200,9 @@ async fn personal_data_never_reaches_logs_spans_or_metrics() {
         "/metrics",
         within(
             "scrape",
-            reqwest::Client::new().get(verdict.url("/metrics")).send(),
+            reqwest::Client::new()
+                .get(verdict.admin_url("/metrics"))
+                .send(),
         )
         .await
         .expect("scrape")

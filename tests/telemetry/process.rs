@@ -33,6 +33,7 @@ pub(crate) struct Verdict {
     readers: Vec<JoinHandle<()>>,
     pub(crate) http: SocketAddr,
     pub(crate) grpc: SocketAddr,
+    pub(crate) admin: SocketAddr,
 }
 
 impl Verdict {
@@ -48,6 +49,7 @@ impl Verdict {
         command
             .env("VERDICT_HTTP_ADDR", "127.0.0.1:0")
             .env("VERDICT_GRPC_ADDR", "127.0.0.1:0")
+            .env("VERDICT_ADMIN_ADDR", "127.0.0.1:0")
             .env("VERDICT_DATABASE_URL", &options.database_url)
             .env("VERDICT_WEBHOOK_SECRET", SECRET)
             .env("VERDICT_LOG_FORMAT", "json")
@@ -79,6 +81,7 @@ impl Verdict {
             readers,
             http: SocketAddr::from(([127, 0, 0, 1], 0)),
             grpc: SocketAddr::from(([127, 0, 0, 1], 0)),
+            admin: SocketAddr::from(([127, 0, 0, 1], 0)),
         };
         let serving = verdict.wait_for_log("verdict serving").await;
         let address = |key: &str| {
@@ -89,6 +92,7 @@ impl Verdict {
         };
         verdict.http = address("http");
         verdict.grpc = address("grpc");
+        verdict.admin = address("admin");
         verdict
     }
 
@@ -112,6 +116,11 @@ impl Verdict {
     /// `http://<http addr><path>`.
     pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.http)
+    }
+
+    /// `http://<admin addr><path>`: `/metrics` and the probes.
+    pub(crate) fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin)
     }
 
     /// Sends SIGTERM, waits for a clean exit (telemetry flushed), and returns stdout and stderr.

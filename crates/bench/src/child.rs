@@ -86,6 +86,8 @@ impl Proc {
             .env("PATH", std::env::var("PATH").unwrap_or_default())
             .env("VERDICT_HTTP_ADDR", http.to_string())
             .env("VERDICT_GRPC_ADDR", grpc.to_string())
+            // Metrics are not scraped here; port 0 keeps parallel services apart.
+            .env("VERDICT_ADMIN_ADDR", "127.0.0.1:0")
             .env("VERDICT_DATABASE_URL", &spec.database_url)
             .env("VERDICT_WEBHOOK_SECRET", SECRET)
             .env("VERDICT_LOG_FORMAT", "json")

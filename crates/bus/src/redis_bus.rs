@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{AsyncCommands, Client, IntoConnectionInfo, ProtocolVersion};
+use redis::{
+    AsyncCommands, Client, ConnectionInfo, IntoConnectionInfo, ProtocolVersion, TlsCertificates,
+};
 use tokio::sync::watch;
 use tokio_util::sync::{CancellationToken, DropGuard};
 use tracing::Instrument;
@@ -53,8 +55,23 @@ impl RedisBus {
     /// Redis being unreachable is not an error here: the service must start and answer webhooks
     /// without it, so only a malformed URL fails. Watch [`RedisBus::link`] for the state. Needs
     /// Redis 6 or later (the subscriber speaks RESP3).
+    ///
+    /// `redis://:password@host` authenticates; `rediss://` speaks TLS, verified against the
+    /// system's roots.
     pub async fn connect(
         url: &str,
+        channel: &str,
+        hub: Arc<Hub>,
+        shutdown: CancellationToken,
+    ) -> Result<RedisBus, Error> {
+        Self::connect_with_root_ca(url, None, channel, hub, shutdown).await
+    }
+
+    /// [`RedisBus::connect`], verifying a `rediss://` server against `root_ca` (PEM) instead of
+    /// the system's roots: for a Redis with a private CA.
+    pub async fn connect_with_root_ca(
+        url: &str,
+        root_ca: Option<&[u8]>,
         channel: &str,
         hub: Arc<Hub>,
         shutdown: CancellationToken,
@@ -64,9 +81,19 @@ impl RedisBus {
             .redis_settings()
             .clone()
             .set_protocol(ProtocolVersion::RESP3);
+        let open = |info: ConnectionInfo| match root_ca {
+            Some(pem) => Client::build_with_tls(
+                info,
+                TlsCertificates {
+                    client_tls: None,
+                    root_cert: Some(pem.to_vec()),
+                },
+            ),
+            None => Client::open(info),
+        };
         let subscriber_client =
-            Client::open(info.clone().set_redis_settings(resp3)).map_err(Error::InvalidUrl)?;
-        let publisher_client = Client::open(info).map_err(Error::InvalidUrl)?;
+            open(info.clone().set_redis_settings(resp3)).map_err(Error::InvalidUrl)?;
+        let publisher_client = open(info).map_err(Error::InvalidUrl)?;
 
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(PUBLISH_TIMEOUT))

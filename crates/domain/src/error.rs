@@ -40,8 +40,12 @@ pub enum ErrorKind {
     InvalidArgument,
     /// The thing asked for does not exist.
     NotFound,
-    /// The webhook signature was missing or wrong.
+    /// The webhook signature, or the gRPC caller's credential, was missing or wrong.
     Unauthenticated,
+    /// The caller is known but lacks the scope (or the source address) the request needs.
+    PermissionDenied,
+    /// A limit was reached (open streams); retrying after something closes may work.
+    ResourceExhausted,
     /// Try again later (database down, write deadline passed, shutting down).
     Unavailable,
     /// A bug or corrupt data.
@@ -56,6 +60,10 @@ impl ErrorKind {
             Self::InvalidArgument => (400, 3),
             Self::NotFound => (404, 5),
             Self::Unauthenticated => (401, 16),
+            Self::PermissionDenied => (403, 7),
+            // 429 as google.rpc.Code maps it; a server that is simply overloaded answers
+            // Unavailable (503 + Retry-After) instead.
+            Self::ResourceExhausted => (429, 8),
             Self::Unavailable => (503, 14),
             Self::Internal => (500, 13),
         }
@@ -82,6 +90,8 @@ mod tests {
             (ErrorKind::InvalidArgument, 400, 3),
             (ErrorKind::NotFound, 404, 5),
             (ErrorKind::Unauthenticated, 401, 16),
+            (ErrorKind::PermissionDenied, 403, 7),
+            (ErrorKind::ResourceExhausted, 429, 8),
             (ErrorKind::Unavailable, 503, 14),
             (ErrorKind::Internal, 500, 13),
         ];

@@ -175,8 +175,9 @@ pub trait CaseStore: Send + Sync + fmt::Debug + 'static {
         with_person: bool,
     ) -> Result<Option<Case>, Error>;
 
-    /// Every stored delivery of a case, oldest first.
-    async fn history(&self, scan_ref: &str) -> Result<Vec<CaseEvent>, Error>;
+    /// The newest `limit` stored deliveries of a case, oldest first. The limit belongs in the
+    /// query: a case with a runaway history must not be read whole to show its tail.
+    async fn history(&self, scan_ref: &str, limit: u32) -> Result<Vec<CaseEvent>, Error>;
 
     /// A page of cases.
     async fn list_cases(&self, query: &CaseQuery) -> Result<CasePage, Error>;

@@ -1,5 +1,7 @@
 //! The gRPC face of Verdict: `verdict.v1.CaseService`, `grpc.health.v1` and server reflection,
-//! served over the domain ports (`Arc<dyn CaseStore>`) and the in-process change hub.
+//! served over the domain ports (`Arc<dyn CaseStore>`) and the in-process change hub, over
+//! plaintext or (mutual) TLS, with scoped credentials, an audit trail of personal data served,
+//! and bounds on streams.
 //!
 //! This crate is the only place where protobuf types meet domain types ([`convert`]), and the
 //! only place where domain errors become `tonic::Status` (one function, one table). The binary
@@ -7,6 +9,7 @@
 
 #![forbid(unsafe_code)]
 
+mod audit;
 mod auth;
 pub mod convert;
 mod deliver;
@@ -18,7 +21,10 @@ mod shared_read;
 mod status;
 mod stream;
 mod telemetry;
+mod tls;
 
-pub use auth::Tokens;
+pub use audit::AUDIT_TARGET;
+pub use auth::{Caller, Credentials, Scope};
 pub use error::Error;
-pub use server::{GrpcOptions, serve};
+pub use server::{DEFAULT_MAX_CONCURRENT_STREAMS, DEFAULT_MAX_STREAMS, GrpcOptions, serve};
+pub use tls::ServerTls;

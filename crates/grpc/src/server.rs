@@ -11,10 +11,13 @@ use verdict_bus::Hub;
 use verdict_domain::CaseStore;
 use verdict_proto::verdict::v1::case_service_server::CaseServiceServer;
 
-use crate::{Error, Tokens, health::Health, service::CaseApi, telemetry::RpcTelemetryLayer};
+use crate::{
+    Credentials, Error, ServerTls, health::Health, service::CaseApi, stream::StreamLimits,
+    telemetry::RpcTelemetryLayer,
+};
 
-/// Timing knobs of the gRPC side; the defaults suit production, tests shorten them. Zero
-/// intervals are raised to 1 ms.
+/// Settings of the gRPC side; the defaults suit production, tests shorten them. Zero intervals
+/// are raised to 1 ms.
 #[derive(Debug, Clone)]
 pub struct GrpcOptions {
     /// A stream that sent nothing for this long gets a `Heartbeat`, so proxies keep it open and
@@ -25,8 +28,22 @@ pub struct GrpcOptions {
     pub poll_interval: Duration,
     /// How often the database is pinged to decide the health status (also the ping timeout).
     pub health_check_interval: Duration,
-    /// Bearer tokens `CaseService` callers must present; empty means no authentication.
-    pub tokens: Tokens,
+    /// Who may call `CaseService`, with which scopes; empty means no authentication.
+    pub credentials: Credentials,
+    /// TLS (and mutual TLS) on the listener; `None` serves plaintext h2c.
+    pub tls: Option<ServerTls>,
+    /// Open `WatchCase` + `WatchCases` streams on this server; more are RESOURCE_EXHAUSTED.
+    pub max_streams: usize,
+    /// HTTP/2 `SETTINGS_MAX_CONCURRENT_STREAMS`: calls in flight on one connection.
+    pub max_concurrent_streams: u32,
+    /// HTTP/2 PING interval on idle connections, so dead peers (and the NAT entries and proxies
+    /// in between) are noticed; a PING unanswered for `keepalive_timeout` closes the connection.
+    pub keepalive_interval: Duration,
+    /// See `keepalive_interval`.
+    pub keepalive_timeout: Duration,
+    /// A stream older than this (less up to a tenth, at random) ends UNAVAILABLE so its client
+    /// resumes, perhaps on another replica: long-lived streams rebalance after a scale-out.
+    pub stream_max_age: Duration,
 }
 
 impl GrpcOptions {
@@ -37,10 +54,20 @@ impl GrpcOptions {
             heartbeat_interval: self.heartbeat_interval.max(FLOOR),
             poll_interval: self.poll_interval.max(FLOOR),
             health_check_interval: self.health_check_interval.max(FLOOR),
-            tokens: self.tokens,
+            keepalive_interval: self.keepalive_interval.max(FLOOR),
+            keepalive_timeout: self.keepalive_timeout.max(FLOOR),
+            stream_max_age: self.stream_max_age.max(FLOOR),
+            ..self
         }
     }
 }
+
+/// DESIGN §10: WatchCase + WatchCases streams per replica.
+pub const DEFAULT_MAX_STREAMS: usize = 200_000;
+
+/// DESIGN §10: calls in flight on one HTTP/2 connection (hyper's own default is 200, too few for
+/// a client multiplexing its watchers on one connection).
+pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 10_000;
 
 impl Default for GrpcOptions {
     fn default() -> Self {
@@ -48,7 +75,13 @@ impl Default for GrpcOptions {
             heartbeat_interval: Duration::from_secs(15),
             poll_interval: Duration::from_secs(30),
             health_check_interval: Duration::from_secs(5),
-            tokens: Tokens::default(),
+            credentials: Credentials::default(),
+            tls: None,
+            max_streams: DEFAULT_MAX_STREAMS,
+            max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
+            keepalive_interval: Duration::from_secs(60),
+            keepalive_timeout: Duration::from_secs(20),
+            stream_max_age: Duration::from_secs(3600),
         }
     }
 }
@@ -56,6 +89,9 @@ impl Default for GrpcOptions {
 /// Serves `verdict.v1.CaseService`, `grpc.health.v1` and server reflection (v1 and v1alpha, as
 /// older clients such as Python's grpcio-reflection only speak v1alpha) on an already-bound
 /// listener until `shutdown` is cancelled.
+///
+/// Over TLS when `options.tls` is set, with `CaseService` calls authenticated against
+/// `options.credentials` (health and reflection stay open).
 ///
 /// On shutdown: health turns NOT_SERVING first, then every open stream ends with
 /// `UNAVAILABLE "server shutting down"` (clients resume elsewhere), then the server drains
@@ -92,16 +128,30 @@ pub async fn serve(
         }
     };
 
-    let tokens = options.tokens.clone();
-    let api = CaseApi::new(store, hub, options, streams);
-    info!(addr = ?listener.local_addr().ok(), "grpc serving");
-    Server::builder()
+    let credentials = options.credentials.clone();
+    let mut server = Server::builder()
+        .max_concurrent_streams(options.max_concurrent_streams)
+        .http2_keepalive_interval(Some(options.keepalive_interval))
+        .http2_keepalive_timeout(Some(options.keepalive_timeout));
+    if let Some(tls) = &options.tls {
+        server = server.tls_config(tls.config())?;
+    }
+    let limits = StreamLimits::new(options.max_streams, options.stream_max_age, streams);
+    info!(
+        addr = ?listener.local_addr().ok(),
+        tls = options.tls.is_some(),
+        mutual_tls = options.tls.as_ref().is_some_and(ServerTls::verifies_clients),
+        authentication = credentials.is_required(),
+        "grpc serving"
+    );
+    let api = CaseApi::new(store, hub, options, limits);
+    server
         .layer(RpcTelemetryLayer)
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(CaseServiceServer::with_interceptor(api, move |request| {
-            tokens.check(request)
+            credentials.authenticate(request)
         }))
         .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), signal)
         .await?;

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use tokio_util::sync::CancellationToken;
 use tonic::{Request, Response, Status};
 use verdict_bus::Hub;
 use verdict_domain::CaseStore;
@@ -11,9 +10,10 @@ use verdict_proto::verdict::v1::{self as pb, case_service_server::CaseService};
 
 use crate::{
     GrpcOptions,
+    auth::{Caller, Scope},
     shared_read::SharedReads,
     status,
-    stream::{Pace, ResponseStream},
+    stream::{Pace, ResponseStream, StreamLimits},
 };
 
 mod get;
@@ -29,17 +29,17 @@ pub(crate) struct CaseApi {
     reads: Arc<SharedReads>,
     hub: Arc<Hub>,
     options: GrpcOptions,
-    /// Cancelled when the server shuts down: every open stream ends UNAVAILABLE.
-    streams: CancellationToken,
+    /// Admits streams and ends them (at shutdown, at their maximum age).
+    streams: StreamLimits,
 }
 
 impl CaseApi {
-    /// A service reading `store`, woken by `hub`, whose streams end when `streams` is cancelled.
+    /// A service reading `store`, woken by `hub`, whose streams live under `streams`.
     pub(crate) fn new(
         store: Arc<dyn CaseStore>,
         hub: Arc<Hub>,
         options: GrpcOptions,
-        streams: CancellationToken,
+        streams: StreamLimits,
     ) -> Self {
         Self {
             reads: SharedReads::new(Arc::clone(&store)),
@@ -61,7 +61,7 @@ impl CaseService for CaseApi {
         &self,
         request: Request<pb::GetCaseRequest>,
     ) -> Result<Response<pb::GetCaseResponse>, Status> {
-        get::get_case(self, request.into_inner())
+        get::get_case(self, Caller::of(&request)?, request.into_inner())
             .await
             .map(Response::new)
     }
@@ -70,7 +70,7 @@ impl CaseService for CaseApi {
         &self,
         request: Request<pb::ListCasesRequest>,
     ) -> Result<Response<pb::ListCasesResponse>, Status> {
-        list::list_cases(self, request.into_inner())
+        list::list_cases(self, Caller::of(&request)?, request.into_inner())
             .await
             .map(Response::new)
     }
@@ -81,7 +81,7 @@ impl CaseService for CaseApi {
         &self,
         request: Request<pb::WatchCaseRequest>,
     ) -> Result<Response<Self::WatchCaseStream>, Status> {
-        watch_case::watch_case(self, request.into_inner()).map(Response::new)
+        watch_case::watch_case(self, Caller::of(&request)?, request.into_inner()).map(Response::new)
     }
 
     type WatchCasesStream = ResponseStream<pb::WatchCasesResponse>;
@@ -90,7 +90,8 @@ impl CaseService for CaseApi {
         &self,
         request: Request<pb::WatchCasesRequest>,
     ) -> Result<Response<Self::WatchCasesStream>, Status> {
-        watch_cases::watch_cases(self, request.into_inner()).map(Response::new)
+        watch_cases::watch_cases(self, Caller::of(&request)?, request.into_inner())
+            .map(Response::new)
     }
 }
 
@@ -100,14 +101,75 @@ fn view(raw: i32) -> Result<pb::CaseView, Status> {
     pb::CaseView::try_from(raw).map_err(|_| status::invalid_argument(format!("unknown view {raw}")))
 }
 
+/// The longest `scan_ref` or `client_id` accepted: iDenfy's ids are far shorter, and a bound
+/// keeps arbitrary bytes out of queries, spans and the hub's map.
+pub(crate) const MAX_KEY_BYTES: usize = 128;
+
+/// `include_history` returns at most this many deliveries, the newest.
+pub(crate) const MAX_HISTORY: u32 = 1000;
+
+/// The one check of a `scan_ref` or `client_id` in any request: present, at most
+/// [`MAX_KEY_BYTES`], and free of NUL (which PostgreSQL cannot store or compare). The message
+/// names the field, never the value (a client id may be personal).
+pub(crate) fn check_key(field: &str, value: &str) -> Result<(), Status> {
+    if value.is_empty() {
+        return Err(status::invalid_argument(format!(
+            "{field} must not be empty"
+        )));
+    }
+    if value.len() > MAX_KEY_BYTES {
+        return Err(status::invalid_argument(format!(
+            "{field} is longer than {MAX_KEY_BYTES} bytes"
+        )));
+    }
+    if value.contains('\0') {
+        return Err(status::invalid_argument(format!(
+            "{field} contains a NUL byte"
+        )));
+    }
+    Ok(())
+}
+
+/// The scopes a call needs: `cases:read` for any `CaseService` call, `pii:read` as well for
+/// the FULL view.
+fn authorize(caller: &Caller, view: pb::CaseView) -> Result<(), Status> {
+    caller.require(Scope::CasesRead)?;
+    if view == pb::CaseView::Full {
+        caller.require(Scope::PiiRead)?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
+    use tonic::Code;
+
     use super::*;
+
+    #[test]
+    fn keys_are_refused_when_empty_too_long_or_holding_nul() {
+        assert!(check_key("scan_ref", "scan-1").is_ok());
+        assert!(check_key("scan_ref", &"x".repeat(MAX_KEY_BYTES)).is_ok());
+        for (value, says) in [
+            (String::new(), "scan_ref must not be empty"),
+            (
+                "x".repeat(MAX_KEY_BYTES + 1),
+                "scan_ref is longer than 128 bytes",
+            ),
+            ("scan\0ref".to_owned(), "scan_ref contains a NUL byte"),
+        ] {
+            let status = check_key("scan_ref", &value).unwrap_err();
+            assert_eq!(status.code(), Code::InvalidArgument);
+            assert_eq!(status.message(), says);
+        }
+        // Bytes, not characters: 43 three-byte characters are 129 bytes.
+        assert!(check_key("client_id", &"€".repeat(43)).is_err());
+    }
 
     #[test]
     fn unspecified_view_is_accepted_and_unknown_refused() {
         assert_eq!(view(0).unwrap(), pb::CaseView::Unspecified);
         assert_eq!(view(2).unwrap(), pb::CaseView::Full);
-        assert_eq!(view(7).unwrap_err().code(), tonic::Code::InvalidArgument);
+        assert_eq!(view(7).unwrap_err().code(), Code::InvalidArgument);
     }
 }

@@ -50,9 +50,11 @@ pub(crate) fn from_domain(e: Error) -> Status {
 /// UNAVAILABLE; the cause is logged by [`from_domain`].
 pub(crate) fn stream_interrupted(e: Error) -> Status {
     match e.kind() {
-        ErrorKind::InvalidArgument | ErrorKind::NotFound | ErrorKind::Unauthenticated => {
-            from_domain(e)
-        }
+        ErrorKind::InvalidArgument
+        | ErrorKind::NotFound
+        | ErrorKind::Unauthenticated
+        | ErrorKind::PermissionDenied
+        | ErrorKind::ResourceExhausted => from_domain(e),
         ErrorKind::Unavailable | ErrorKind::Internal => {
             let _logged = from_domain(e);
             status(
@@ -79,6 +81,8 @@ mod tests {
             (ErrorKind::InvalidArgument, Code::InvalidArgument),
             (ErrorKind::NotFound, Code::NotFound),
             (ErrorKind::Unauthenticated, Code::Unauthenticated),
+            (ErrorKind::PermissionDenied, Code::PermissionDenied),
+            (ErrorKind::ResourceExhausted, Code::ResourceExhausted),
             (ErrorKind::Unavailable, Code::Unavailable),
             (ErrorKind::Internal, Code::Internal),
         ];

@@ -1,15 +1,17 @@
-//! The plumbing shared by `WatchCase` and `WatchCases`: a producer task writing into a small
-//! bounded channel, the response stream that ends it on shutdown, and the idle/poll pacing.
+//! The plumbing shared by `WatchCase` and `WatchCases`: the limits every stream is admitted
+//! under, a producer task writing into a small bounded channel, the response stream that ends it
+//! on shutdown or at its maximum age, and the idle/poll pacing.
 //!
 //! A slow reader costs O(1): the producer blocks on a full channel while the hub's `watch`
 //! conflates changes meanwhile, and the next database read picks up the latest state.
 
-use std::{future::Future, pin::Pin, time::Duration};
+use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
 
 use chrono::Utc;
 use futures::Stream;
+use rand::Rng as _;
 use tokio::{
-    sync::mpsc,
+    sync::{OwnedSemaphorePermit, Semaphore, mpsc},
     time::{Instant, sleep_until},
 };
 use tokio_util::{sync::CancellationToken, task::AbortOnDropHandle};
@@ -27,6 +29,73 @@ pub(crate) type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>>
 /// Items buffered between a producer and the client: small, because the producer re-reads the
 /// latest state after blocking instead of queueing history.
 const CAPACITY: usize = 4;
+
+/// How many streams may be open at once on this server, how long each may live, and the token
+/// that ends them all at shutdown.
+#[derive(Debug, Clone)]
+pub(crate) struct StreamLimits {
+    permits: Arc<Semaphore>,
+    max_streams: usize,
+    max_age: Duration,
+    shutdown: CancellationToken,
+}
+
+impl StreamLimits {
+    /// At most `max_streams` streams, each ending UNAVAILABLE after about `max_age`, all ending
+    /// when `shutdown` is cancelled.
+    pub(crate) fn new(max_streams: usize, max_age: Duration, shutdown: CancellationToken) -> Self {
+        let max_streams = max_streams.min(Semaphore::MAX_PERMITS);
+        Self {
+            permits: Arc::new(Semaphore::new(max_streams)),
+            max_streams,
+            max_age,
+            shutdown,
+        }
+    }
+
+    /// Admits one more stream, or answers RESOURCE_EXHAUSTED before the stream starts. The
+    /// slot is freed when the stream's producer ends, however it ends.
+    pub(crate) fn admit(&self) -> Result<Ticket, Status> {
+        let permit = Arc::clone(&self.permits)
+            .try_acquire_owned()
+            // Refusals show in `rpc.server.call.duration{rpc.response.status_code}`.
+            .map_err(|_| {
+                status::status(
+                    ErrorKind::ResourceExhausted,
+                    format!(
+                        "this server already has {} open watch streams, its limit: retry later",
+                        self.max_streams
+                    ),
+                )
+            })?;
+        Ok(Ticket {
+            permit,
+            deadline: deadline(self.max_age),
+            shutdown: self.shutdown.clone(),
+        })
+    }
+}
+
+/// The end of a stream admitted now: `max_age` less up to a tenth, so streams opened together
+/// (after a deploy) do not all reconnect together.
+fn deadline(max_age: Duration) -> Instant {
+    let jitter = rand::rng().random_range(0..=max_age.as_millis() / 10);
+    let age = max_age.saturating_sub(Duration::from_millis(
+        u64::try_from(jitter).unwrap_or(u64::MAX),
+    ));
+    let now = Instant::now();
+    // A year stands for "never" where the configured age overflows the clock.
+    now.checked_add(age)
+        .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600))
+}
+
+/// One admitted stream: its slot, its deadline and the shutdown token.
+#[derive(Debug)]
+pub(crate) struct Ticket {
+    permit: OwnedSemaphorePermit,
+    deadline: Instant,
+    shutdown: CancellationToken,
+}
 
 /// Why a producer stopped before its natural end.
 #[derive(Debug)]
@@ -57,15 +126,12 @@ impl<T> Sink<T> {
 }
 
 /// Runs `producer` on its own task, in the current span, and returns the response stream it
-/// feeds. The stream ends OK when the producer returns `Ok`, with its status when it fails, and
-/// with UNAVAILABLE "server shutting down" as soon as `shutdown` is cancelled. Dropping the
-/// stream (the client went away) aborts the producer. While the producer lives, it counts in
-/// `verdict.watch.streams{kind}`.
-pub(crate) fn spawn<T, F, Fut>(
-    kind: &'static str,
-    shutdown: CancellationToken,
-    producer: F,
-) -> ResponseStream<T>
+/// feeds. The stream ends OK when the producer returns `Ok`, with its status when it fails, with
+/// UNAVAILABLE "server shutting down" as soon as the ticket's shutdown token is cancelled, and
+/// with UNAVAILABLE at the ticket's deadline (the client resumes, perhaps on another replica).
+/// Dropping the stream (the client went away) aborts the producer. While the producer lives, it
+/// holds the ticket's slot and counts in `verdict.watch.streams{kind}`.
+pub(crate) fn spawn<T, F, Fut>(kind: &'static str, ticket: Ticket, producer: F) -> ResponseStream<T>
 where
     T: Send + 'static,
     F: FnOnce(Sink<T>) -> Fut,
@@ -74,8 +140,14 @@ where
     let (tx, mut rx) = mpsc::channel(CAPACITY);
     let work = producer(Sink { tx: tx.clone() });
     let open = OpenStream::count(kind);
+    let Ticket {
+        permit,
+        deadline,
+        shutdown,
+    } = ticket;
     let mut task = AbortOnDropHandle::new(tokio::spawn(
         async move {
+            let _slot = permit;
             let _open = open;
             if let Err(Stop::Failed(status)) = work.await {
                 // Best effort: if the client is gone there is nobody to tell.
@@ -86,19 +158,26 @@ where
     ));
 
     Box::pin(async_stream::stream! {
+        // One timer for the stream's life, not one per item.
+        let expiry = sleep_until(deadline);
+        tokio::pin!(expiry);
         loop {
             let next = tokio::select! {
                 biased;
-                () = shutdown.cancelled() => None,
-                item = rx.recv() => Some(item),
+                () = shutdown.cancelled() => Err(status::shutting_down()),
+                () = &mut expiry => Err(status::status(
+                    ErrorKind::Unavailable,
+                    "stream reached its maximum age: resume from the last item received",
+                )),
+                item = rx.recv() => Ok(item),
             };
             match next {
-                None => {
-                    yield Err(status::shutting_down());
+                Err(end) => {
+                    yield Err(end);
                     break;
                 }
-                Some(Some(item)) => yield item,
-                Some(None) => {
+                Ok(Some(item)) => yield item,
+                Ok(None) => {
                     // The producer finished; a panic must not look like a clean end.
                     if let Err(e) = (&mut task).await {
                         error!(error = ?e, "stream producer failed");

@@ -43,7 +43,7 @@ impl CaseStore for Recording {
     async fn latest_case_of_client(&self, _: &str, _: bool) -> Result<Option<Case>, DomainError> {
         unreachable!("ingest never reads")
     }
-    async fn history(&self, _: &str) -> Result<Vec<CaseEvent>, DomainError> {
+    async fn history(&self, _: &str, _: u32) -> Result<Vec<CaseEvent>, DomainError> {
         unreachable!("ingest never reads")
     }
     async fn list_cases(&self, _: &CaseQuery) -> Result<CasePage, DomainError> {

@@ -34,6 +34,18 @@ pub enum Error {
     /// The body could not be read to its end (the client went away mid-request).
     #[error("could not read the request body")]
     BodyUnreadable(#[source] BoxError),
+    /// The body did not arrive within the body read timeout: a slow client is not waited for.
+    #[error("body not received within {0:?}")]
+    BodyTimeout(Duration),
+    /// The source address is not in `VERDICT_WEBHOOK_ALLOW_CIDRS`.
+    #[error("source address not allowed")]
+    SourceNotAllowed,
+    /// More webhooks are in flight than the store can take; iDenfy retries after Retry-After.
+    #[error("too many webhooks in flight (limit {limit}), retry later")]
+    Overloaded {
+        /// The configured bound.
+        limit: usize,
+    },
     /// The `Idenfy-Signature` header is missing, malformed or made with none of our keys.
     #[error(transparent)]
     Signature(#[from] SignatureError),
@@ -48,13 +60,17 @@ pub enum Error {
 
 impl Error {
     /// The HTTP status this error is answered with: through the domain's [`ErrorKind`] table
-    /// wherever it has a row. Size and media-type refusals are HTTP framing concerns with no
-    /// gRPC counterpart, so that table has no row for them and they are mapped here.
+    /// wherever it has a row. Size, media-type and body-timeout refusals are HTTP framing
+    /// concerns with no gRPC counterpart, so that table has no row for them and they are mapped
+    /// here.
     pub fn status(&self) -> StatusCode {
         let kind = match self {
             Self::PayloadTooLarge { .. } => return StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => return StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::BodyTimeout(_) => return StatusCode::REQUEST_TIMEOUT,
             Self::BodyUnreadable(_) => ErrorKind::InvalidArgument,
+            Self::SourceNotAllowed => ErrorKind::PermissionDenied,
+            Self::Overloaded { .. } => ErrorKind::Unavailable,
             Self::Signature(_) => ErrorKind::Unauthenticated,
             Self::WriteTimeout(_) => ErrorKind::Unavailable,
             Self::Store(err) => err.kind(),
@@ -134,6 +150,15 @@ mod tests {
                 StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ),
             (Error::BodyUnreadable(io_cause()), StatusCode::BAD_REQUEST),
+            (
+                Error::BodyTimeout(Duration::from_secs(10)),
+                StatusCode::REQUEST_TIMEOUT,
+            ),
+            (Error::SourceNotAllowed, StatusCode::FORBIDDEN),
+            (
+                Error::Overloaded { limit: 256 },
+                StatusCode::SERVICE_UNAVAILABLE,
+            ),
             (
                 Error::Signature(SignatureError::Missing),
                 StatusCode::UNAUTHORIZED,

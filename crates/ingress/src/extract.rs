@@ -1,4 +1,5 @@
-//! Reading a webhook off the wire: size limit first, then content type, and nothing parsed.
+//! Reading a webhook off the wire: size limit and read timeout first, then content type, and
+//! nothing parsed.
 //!
 //! What comes out is the domain's [`UnverifiedWebhook`]; only the signature check turns it into
 //! something the rest of the pipeline accepts.
@@ -39,8 +40,12 @@ impl FromRequest<Arc<Shared>> for IncomingWebhook {
             return Err(Error::PayloadTooLarge { limit });
         }
         // Reading before the content-type check keeps the documented order (size, then media
-        // type) for chunked bodies too; the read is bounded by the limit either way.
-        let body = read_limited(body, limit).await?;
+        // type) for chunked bodies too; the read is bounded by the limit either way, and in
+        // time: a client trickling its body does not hold the connection.
+        let timeout = shared.state.body_timeout;
+        let body = tokio::time::timeout(timeout, read_limited(body, limit))
+            .await
+            .map_err(|_| Error::BodyTimeout(timeout))??;
         if !is_json_content_type(parts.headers.get(header::CONTENT_TYPE)) {
             return Err(Error::UnsupportedMediaType);
         }

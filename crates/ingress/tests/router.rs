@@ -50,7 +50,7 @@ macro_rules! case_store {
             ) -> Result<Option<verdict_domain::Case>, Error> {
                 $body
             }
-            async fn history(&self, _: &str) -> Result<Vec<CaseEvent>, Error> {
+            async fn history(&self, _: &str, _: u32) -> Result<Vec<CaseEvent>, Error> {
                 $body
             }
             async fn list_cases(&self, _: &CaseQuery) -> Result<CasePage, Error> {
@@ -84,6 +84,15 @@ macro_rules! case_store {
 case_store!(Untouchable, panic!("the store must not be reached"));
 case_store!(Hanging, pending().await);
 
+/// Says when it is reached (on [`PARKED`]), then never answers: a webhook parked in the store.
+#[derive(Debug)]
+struct Parked;
+static PARKED: tokio::sync::Notify = tokio::sync::Notify::const_new();
+case_store!(Parked, {
+    PARKED.notify_one();
+    pending().await
+});
+
 #[async_trait]
 impl ChangeBus for Untouchable {
     async fn publish(&self, _: Notification) -> Result<(), Error> {
@@ -98,6 +107,9 @@ fn state(store: Arc<dyn CaseStore>) -> IngressState {
         verifier: SignatureVerifier::new([KEY]),
         write_timeout: Duration::from_millis(50),
         max_body_bytes: LIMIT,
+        body_timeout: Duration::from_secs(5),
+        max_inflight: 64,
+        source_filter: None,
         shutdown: CancellationToken::new(),
     }
 }
@@ -431,5 +443,121 @@ mod spans {
             Some(Value::from(401_i64))
         );
         assert_eq!(server.parent_span_id, opentelemetry::trace::SpanId::INVALID);
+    }
+}
+
+/// Refusals that protect the service itself: a slow body, a foreign source, too many at once.
+mod admission {
+    use std::net::SocketAddr;
+
+    use axum::extract::ConnectInfo;
+    use futures::StreamExt as _;
+    use verdict_ingress::SourceFilter;
+
+    use super::*;
+
+    fn from(peer: &str, mut request: Request<Body>) -> Request<Body> {
+        let peer: SocketAddr = peer.parse().unwrap();
+        request.extensions_mut().insert(ConnectInfo(peer));
+        request
+    }
+
+    #[tokio::test]
+    async fn a_body_that_does_not_arrive_in_time_is_408() {
+        let chunks = futures::stream::iter([Ok::<_, std::io::Error>("{\"scanRef\"")])
+            .chain(futures::stream::pending());
+        let request = webhook().body(Body::from_stream(chunks)).unwrap();
+        let response = send(
+            IngressState {
+                body_timeout: Duration::from_millis(100),
+                ..guarded()
+            },
+            request,
+        )
+        .await;
+        assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(error_of(response).await, "body not received within 100ms");
+    }
+
+    #[tokio::test]
+    async fn sources_outside_the_allowlist_are_403_before_anything_else() {
+        let filter = SourceFilter::new(
+            vec!["203.0.113.0/24".parse().unwrap()],
+            vec!["10.0.0.0/8".parse().unwrap()],
+        );
+        let guarded = || IngressState {
+            source_filter: Some(filter.clone()),
+            ..guarded()
+        };
+        let refused = [
+            from("198.51.100.7:4711", signed(BODY)),
+            // Only a trusted proxy is believed about the client.
+            from("198.51.100.7:4711", {
+                let mut r = signed(BODY);
+                r.headers_mut()
+                    .insert("x-forwarded-for", "203.0.113.9".parse().unwrap());
+                r
+            }),
+            // No peer address at all: the filter fails closed.
+            signed(BODY),
+        ];
+        for request in refused {
+            let response = send(guarded(), request).await;
+            assert_eq!(response.status(), StatusCode::FORBIDDEN);
+            assert_eq!(error_of(response).await, "source address not allowed");
+        }
+        // Allowed sources go on to the signature check (the store is still never reached).
+        let behind_proxy = {
+            let mut r = from("10.1.2.3:4711", webhook().body(Body::from(BODY)).unwrap());
+            r.headers_mut()
+                .insert("x-forwarded-for", "203.0.113.9".parse().unwrap());
+            r
+        };
+        for request in [
+            from(
+                "203.0.113.9:4711",
+                webhook().body(Body::from(BODY)).unwrap(),
+            ),
+            behind_proxy,
+        ] {
+            let response = send(guarded(), request).await;
+            assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        }
+        // Probes are not webhooks.
+        let probe = send(
+            guarded(),
+            from(
+                "198.51.100.7:4711",
+                Request::get("/healthz").body(Body::empty()).unwrap(),
+            ),
+        )
+        .await;
+        assert_eq!(probe.status(), StatusCode::OK);
+    }
+
+    #[tokio::test]
+    async fn webhooks_past_the_in_flight_bound_are_503_at_once() {
+        let app = router(IngressState {
+            max_inflight: 1,
+            write_timeout: Duration::from_secs(30),
+            ..state(Arc::new(Parked))
+        });
+        let first = tokio::spawn(app.clone().oneshot(signed(BODY)));
+        tokio::time::timeout(Duration::from_secs(5), PARKED.notified())
+            .await
+            .expect("the first webhook reaches the store");
+
+        let response =
+            tokio::time::timeout(Duration::from_secs(5), app.clone().oneshot(signed(BODY)))
+                .await
+                .expect("answered at once, not queued")
+                .unwrap();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert_eq!(response.headers()[header::RETRY_AFTER], "5");
+        assert_eq!(
+            error_of(response).await,
+            "too many webhooks in flight (limit 1), retry later"
+        );
+        first.abort();
     }
 }

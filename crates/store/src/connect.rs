@@ -62,6 +62,7 @@ impl SeaStore {
             .sqlx_logging(false);
         match backend {
             Backend::Sqlite => {
+                crate::sqlite_file::create_private(url).map_err(Error::SqliteFile)?;
                 connect.map_sqlx_sqlite_opts(|o| {
                     o.journal_mode(SqliteJournalMode::Wal)
                         .busy_timeout(SQLITE_BUSY_TIMEOUT)

@@ -12,6 +12,9 @@ pub enum Error {
     /// the URL may hold a password).
     #[error("unsupported database url scheme {0:?}, expected sqlite: or postgres:")]
     UnsupportedUrl(String),
+    /// The SQLite file could not be created (with owner-only permissions).
+    #[error("could not create the SQLite database file")]
+    SqliteFile(#[source] std::io::Error),
     /// A stored value could not be read back (a bug, or a row written by something else).
     #[error("corrupt stored data: {0}")]
     Corrupt(String),
@@ -31,7 +34,10 @@ impl Error {
     pub fn is_unavailable(&self) -> bool {
         match self {
             Self::Db(e) => db_unavailable(e),
-            Self::UnsupportedUrl(_) | Self::Corrupt(_) | Self::NotQuarantined(_) => false,
+            Self::UnsupportedUrl(_)
+            | Self::Corrupt(_)
+            | Self::NotQuarantined(_)
+            | Self::SqliteFile(_) => false,
         }
     }
 }

@@ -21,6 +21,7 @@ mod quarantine;
 mod read;
 mod record;
 mod span;
+mod sqlite_file;
 
 pub use connect::StoreOptions;
 pub use error::Error;
@@ -84,8 +85,12 @@ impl CaseStore for SeaStore {
         Ok(read::latest_case_of_client(&self.db, client_id, with_person).await?)
     }
 
-    async fn history(&self, scan_ref: &str) -> Result<Vec<CaseEvent>, verdict_domain::Error> {
-        Ok(read::history(&self.db, scan_ref).await?)
+    async fn history(
+        &self,
+        scan_ref: &str,
+        limit: u32,
+    ) -> Result<Vec<CaseEvent>, verdict_domain::Error> {
+        Ok(read::history(&self.db, scan_ref, limit).await?)
     }
 
     async fn list_cases(&self, query: &CaseQuery) -> Result<CasePage, verdict_domain::Error> {

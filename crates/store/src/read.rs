@@ -45,20 +45,25 @@ pub(crate) async fn latest_case_of_client(
         .map(|mut cases| cases.pop())
 }
 
-/// Every delivery of a case, oldest first; the raw bodies stay in the database.
+/// The newest `limit` deliveries of a case, oldest first; the raw bodies stay in the database.
 pub(crate) async fn history(
     db: &DatabaseConnection,
     scan_ref: &str,
+    limit: u32,
 ) -> Result<Vec<CaseEvent>, Error> {
     let rows = delivery::Entity::find()
         .select_only()
         .columns(convert::DELIVERY_EVENT_COLUMNS)
         .filter(delivery::Column::ScanRef.eq(scan_ref))
-        .order_by_asc(delivery::Column::Id)
+        .order_by_desc(delivery::Column::Id)
+        .limit(u64::from(limit))
         .into_model::<convert::DeliveryEvent>()
         .all(db)
         .await?;
-    rows.into_iter().map(convert::event_from_row).collect()
+    rows.into_iter()
+        .rev()
+        .map(convert::event_from_row)
+        .collect()
 }
 
 /// A page of cases, most recently changed first, keyed on `last_position`.

@@ -54,6 +54,7 @@ pub(crate) fn record_error(span: &tracing::Span, error: &Error) {
         Error::Db(_) if error.is_unavailable() => "unavailable",
         Error::Db(_) => "database_error",
         Error::UnsupportedUrl(_) => "unsupported_url",
+        Error::SqliteFile(_) => "sqlite_file",
         Error::Corrupt(_) => "corrupt_data",
         Error::NotQuarantined(_) => "not_quarantined",
     };

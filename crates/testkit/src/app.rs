@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
-use tonic::transport::Channel;
+use tonic::transport::{Channel, ClientTlsConfig};
+use verdict::config::{GrpcConfig, HttpConfig};
 use verdict::{App, Config};
 use verdict_proto::verdict::v1::case_service_client::CaseServiceClient;
 
@@ -29,6 +30,13 @@ pub struct TestAppOptions {
     pub max_body_bytes: usize,
     /// Bearer token gRPC callers must present (none: no authentication).
     pub grpc_token: Option<String>,
+    /// The rest of the gRPC security settings (TLS, tokens file, limits); `grpc_token` wins
+    /// over `grpc.grpc_token`.
+    pub grpc: GrpcConfig,
+    /// HTTP timeouts, caps and the webhook allowlist.
+    pub http: HttpConfig,
+    /// PEM CA for a `rediss://` test Redis.
+    pub redis_ca_cert: Option<std::path::PathBuf>,
 }
 
 impl TestAppOptions {
@@ -41,6 +49,9 @@ impl TestAppOptions {
             resync_interval: Duration::from_secs(30),
             max_body_bytes: 4 * 1024 * 1024,
             grpc_token: None,
+            grpc: GrpcConfig::default(),
+            http: HttpConfig::default(),
+            redis_ca_cert: None,
         }
     }
 
@@ -56,6 +67,7 @@ impl TestAppOptions {
 pub struct TestApp {
     http_addr: SocketAddr,
     grpc_addr: SocketAddr,
+    admin_addr: SocketAddr,
     db: Arc<TestDatabase>,
     redis: Option<TestRedis>,
     options: TestAppOptions,
@@ -80,6 +92,13 @@ impl TestApp {
         Some(Self::start(db, redis, options).await)
     }
 
+    /// Starts an app on SQLite with the Redis `redis` (a private server with a password or
+    /// TLS, say), however it answers.
+    pub async fn spawn_with_redis(redis: TestRedis, options: TestAppOptions) -> Self {
+        let db = Arc::new(TestDatabase::sqlite());
+        Self::start(db, Some(redis), options).await
+    }
+
     /// A second replica sharing this app's database and Redis channel.
     pub async fn replica(&self) -> Self {
         Self::start(self.db.clone(), self.redis.clone(), self.options.clone()).await
@@ -94,12 +113,14 @@ impl TestApp {
         let app = within("the app to start", App::build(config))
             .await
             .expect("the app builds");
-        let (http_addr, grpc_addr) = (app.http_addr(), app.grpc_addr());
+        let (http_addr, grpc_addr, admin_addr) =
+            (app.http_addr(), app.grpc_addr(), app.admin_addr());
         let token = CancellationToken::new();
         let task = tokio::spawn(app.run(token.clone()));
         Self {
             http_addr,
             grpc_addr,
+            admin_addr,
             db,
             redis,
             options,
@@ -112,6 +133,16 @@ impl TestApp {
     /// `http://127.0.0.1:<port><path>`.
     pub fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.http_addr)
+    }
+
+    /// `http://127.0.0.1:<admin port><path>`: `/metrics` and the probes.
+    pub fn admin_url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.admin_addr)
+    }
+
+    /// The HTTP (webhook) listener's address.
+    pub fn http_addr(&self) -> SocketAddr {
+        self.http_addr
     }
 
     /// The gRPC listener's address.
@@ -135,6 +166,20 @@ impl TestApp {
         within("a gRPC connection", CaseServiceClient::connect(url))
             .await
             .expect("connect to the gRPC listener")
+    }
+
+    /// A gRPC client over TLS (`https://127.0.0.1:<port>`), or why the connection failed. With
+    /// TLS 1.3 a server refusing the client's certificate may only show on the first call.
+    pub async fn grpc_tls(
+        &self,
+        tls: ClientTlsConfig,
+    ) -> Result<CaseServiceClient<Channel>, tonic::transport::Error> {
+        let channel = Channel::from_shared(format!("https://{}", self.grpc_addr))
+            .expect("a valid URL")
+            .tls_config(tls)?;
+        within("a gRPC TLS connection", channel.connect())
+            .await
+            .map(CaseServiceClient::new)
     }
 
     /// The signature the app accepts for `body`.
@@ -191,9 +236,10 @@ impl Drop for TestApp {
 }
 
 /// The bus settings of an app on `redis`, or in-process.
-fn bus_config(redis: Option<&TestRedis>) -> verdict::config::BusConfig {
+fn bus_config(redis: Option<&TestRedis>, options: &TestAppOptions) -> verdict::config::BusConfig {
     verdict::config::BusConfig {
-        redis_url: redis.map(|r| r.url().to_owned()),
+        redis_url: redis.map(|r| r.url().into()),
+        redis_ca_cert: options.redis_ca_cert.clone(),
         redis_channel: redis.map_or_else(|| "unused".to_owned(), |r| r.channel().to_owned()),
     }
 }
@@ -203,14 +249,23 @@ fn config(db: &TestDatabase, redis: Option<&TestRedis>, options: &TestAppOptions
     Config {
         http_addr: localhost,
         grpc_addr: localhost,
+        admin_addr: localhost,
         database: verdict::config::DatabaseConfig {
-            database_url: db.url().to_owned(),
+            database_url: db.url().into(),
             db_max_connections: 8,
         },
         migrate_on_start: true,
-        bus: bus_config(redis),
+        bus: bus_config(redis, options),
         webhook_secret: Some(SECRET.to_owned().into()),
-        grpc_token: options.grpc_token.clone().map(Into::into),
+        grpc: GrpcConfig {
+            grpc_token: options
+                .grpc_token
+                .clone()
+                .map(Into::into)
+                .or_else(|| options.grpc.grpc_token.clone()),
+            ..options.grpc.clone()
+        },
+        http: options.http.clone(),
         allow_unsigned: false,
         max_body_bytes: options.max_body_bytes,
         write_timeout: Duration::from_secs(5),

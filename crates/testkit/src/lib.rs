@@ -11,10 +11,12 @@ pub mod payloads;
 pub mod redis;
 mod services;
 pub mod streams;
+pub mod tls;
 
 pub use app::{TestApp, TestAppOptions};
 pub use db::{Backend, TestDatabase};
 pub use redis::TestRedis;
+pub use tls::TestPki;
 
 /// Generous bound for any await in tests: long enough for a loaded 2-core CI machine, short
 /// enough that a hang fails instead of stalling the suite.

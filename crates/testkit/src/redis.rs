@@ -38,6 +38,15 @@ impl TestRedis {
         })
     }
 
+    /// A Redis the test started itself (with a password, or TLS), not checked here: the app
+    /// must start whatever Redis does.
+    pub fn at(url: impl Into<String>) -> Self {
+        Self {
+            url: url.into(),
+            channel: format!("verdict-test-{}", uuid::Uuid::new_v4().simple()),
+        }
+    }
+
     /// The connection URL for `VERDICT_REDIS_URL`.
     pub fn url(&self) -> &str {
         &self.url

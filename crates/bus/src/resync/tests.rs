@@ -58,7 +58,7 @@ impl CaseStore for FakeStore {
     async fn latest_case_of_client(&self, _: &str, _: bool) -> Result<Option<Case>, Error> {
         unreachable!("the resync reads revisions only")
     }
-    async fn history(&self, _: &str) -> Result<Vec<CaseEvent>, Error> {
+    async fn history(&self, _: &str, _: u32) -> Result<Vec<CaseEvent>, Error> {
         unreachable!("the resync reads revisions only")
     }
     async fn list_cases(&self, _: &CaseQuery) -> Result<CasePage, Error> {

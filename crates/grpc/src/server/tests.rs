@@ -14,8 +14,10 @@ use verdict_proto::verdict::v1::{
 use self::fake_store::FakeStore;
 use super::*;
 
+mod audit;
 mod fake_store;
 mod lifecycle;
+mod limits;
 mod streams;
 
 const WAIT: Duration = Duration::from_secs(5);
@@ -32,7 +34,7 @@ fn quiet_options() -> GrpcOptions {
         heartbeat_interval: Duration::from_secs(600),
         poll_interval: Duration::from_secs(600),
         health_check_interval: Duration::from_millis(20),
-        tokens: Tokens::default(),
+        ..GrpcOptions::default()
     }
 }
 

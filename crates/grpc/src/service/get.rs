@@ -4,17 +4,23 @@ use tonic::Status;
 use tracing::{Span, field};
 use verdict_proto::verdict::v1::{self as pb, get_case_request::Key};
 
-use super::{CaseApi, view};
-use crate::{convert, status};
+use super::{CaseApi, MAX_HISTORY, authorize, check_key, view};
+use crate::{audit::Audit, auth::Caller, convert, status};
+
+/// `rpc.method` of this call, as audit events name it.
+const METHOD: &str = "verdict.v1.CaseService/GetCase";
 
 /// Looks the case up by the key given. The clientId is the caller's own user id, so it stays out
-/// of spans and error messages; scanRefs are iDenfy's opaque ids and may appear.
+/// of spans and error messages; scanRefs are iDenfy's opaque ids and may appear. History holds
+/// the newest [`MAX_HISTORY`] deliveries.
 #[tracing::instrument(name = "get_case", skip_all, fields(key = field::Empty, scan_ref = field::Empty))]
 pub(super) async fn get_case(
     api: &CaseApi,
+    caller: Caller,
     req: pb::GetCaseRequest,
 ) -> Result<pb::GetCaseResponse, Status> {
     let view = view(req.view)?;
+    authorize(&caller, view)?;
     let with_person = view == pb::CaseView::Full;
     let span = Span::current();
     let case = match req.key {
@@ -25,9 +31,7 @@ pub(super) async fn get_case(
         }
         Some(Key::ScanRef(scan_ref)) => {
             span.record("key", "scan_ref");
-            if scan_ref.is_empty() {
-                return Err(status::invalid_argument("scan_ref must not be empty"));
-            }
+            check_key("scan_ref", &scan_ref)?;
             api.store
                 .case(&scan_ref, with_person)
                 .await
@@ -36,9 +40,7 @@ pub(super) async fn get_case(
         }
         Some(Key::ClientId(client_id)) => {
             span.record("key", "client_id");
-            if client_id.is_empty() {
-                return Err(status::invalid_argument("client_id must not be empty"));
-            }
+            check_key("client_id", &client_id)?;
             api.store
                 .latest_case_of_client(&client_id, with_person)
                 .await
@@ -50,12 +52,15 @@ pub(super) async fn get_case(
 
     let history = if req.include_history {
         api.store
-            .history(&case.scan_ref)
+            .history(&case.scan_ref, MAX_HISTORY)
             .await
             .map_err(status::from_domain)?
     } else {
         Vec::new()
     };
+    if let Some(audit) = Audit::of(&caller, METHOD, view) {
+        audit.served([case.scan_ref.as_str()]);
+    }
     let mut case = convert::case_to_proto(case, view);
     case.history = history
         .into_iter()

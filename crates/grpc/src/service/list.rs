@@ -4,8 +4,11 @@ use tonic::Status;
 use verdict_domain::{CaseQuery, Cursor};
 use verdict_proto::verdict::v1 as pb;
 
-use super::{CaseApi, view};
-use crate::{convert, status};
+use super::{CaseApi, authorize, check_key, view};
+use crate::{audit::Audit, auth::Caller, convert, status};
+
+/// `rpc.method` of this call, as audit events name it.
+const METHOD: &str = "verdict.v1.CaseService/ListCases";
 
 /// Page size when the request leaves it at 0.
 const DEFAULT_PAGE_SIZE: u32 = 50;
@@ -17,9 +20,14 @@ const MAX_PAGE_SIZE: u32 = 500;
 #[tracing::instrument(name = "list_cases", skip_all, fields(page_size = req.page_size))]
 pub(super) async fn list_cases(
     api: &CaseApi,
+    caller: Caller,
     req: pb::ListCasesRequest,
 ) -> Result<pb::ListCasesResponse, Status> {
     let view = view(req.view)?;
+    authorize(&caller, view)?;
+    if !req.client_id.is_empty() {
+        check_key("client_id", &req.client_id)?;
+    }
     let limit = page_size(req.page_size)?;
     let decision = pb::Decision::try_from(req.decision)
         .map_err(|_| status::invalid_argument(format!("unknown decision {}", req.decision)))?;
@@ -37,6 +45,9 @@ pub(super) async fn list_cases(
         .list_cases(&query)
         .await
         .map_err(status::from_domain)?;
+    if let Some(audit) = Audit::of(&caller, METHOD, view).filter(|_| !page.cases.is_empty()) {
+        audit.served(page.cases.iter().map(|case| case.scan_ref.as_str()));
+    }
     Ok(pb::ListCasesResponse {
         cases: page
             .cases

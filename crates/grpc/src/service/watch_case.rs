@@ -8,15 +8,21 @@ use verdict_proto::verdict::v1::{self as pb, watch_case_response::Event};
 
 use tokio::time::Instant;
 
-use super::{CaseApi, view};
+use super::{CaseApi, authorize, check_key, view};
 use crate::{
+    audit::Audit,
+    auth::Caller,
     convert, deliver,
     shared_read::CaseReader,
     status,
     stream::{self, Pace, ResponseStream, Sink, Stop, Wake},
 };
 
-/// Validates the request, subscribes to the hub, then hands the rest to a producer task.
+/// `rpc.method` of this call, as audit events name it.
+const METHOD: &str = "verdict.v1.CaseService/WatchCase";
+
+/// Validates and authorises the request and admits the stream (all answered before the stream
+/// starts), subscribes to the hub, then hands the rest to a producer task.
 #[tracing::instrument(
     name = "watch_case",
     skip_all,
@@ -24,12 +30,13 @@ use crate::{
 )]
 pub(super) fn watch_case(
     api: &CaseApi,
+    caller: Caller,
     req: pb::WatchCaseRequest,
 ) -> Result<ResponseStream<pb::WatchCaseResponse>, Status> {
-    if req.scan_ref.is_empty() {
-        return Err(status::invalid_argument("scan_ref must not be empty"));
-    }
     let view = view(req.view)?;
+    authorize(&caller, view)?;
+    check_key("scan_ref", &req.scan_ref)?;
+    let ticket = api.streams.admit()?;
     // Subscribe before the first read: a change committed after that read always wakes us
     // (perhaps spuriously, never too late).
     let watch = api.hub.watch_case(&req.scan_ref);
@@ -37,12 +44,13 @@ pub(super) fn watch_case(
     let follower = Follower {
         reader: api.reads.reader(&req.scan_ref, view == pb::CaseView::Full),
         view,
+        audit: Audit::of(&caller, METHOD, view),
         sent: req.from_revision,
         until_final: req.until_final,
         pace: api.pace(),
         opened_at: Utc::now(),
     };
-    Ok(stream::spawn("case", api.streams.clone(), move |sink| {
+    Ok(stream::spawn("case", ticket, move |sink| {
         follower.run(watch, subscribed, sink)
     }))
 }
@@ -53,6 +61,8 @@ struct Follower {
     /// Reads of this case, shared with the other streams watching it.
     reader: CaseReader,
     view: pb::CaseView,
+    /// Set for the FULL view: every case sent is audited.
+    audit: Option<Audit>,
     /// The highest revision the client has: only newer ones are sent.
     sent: u64,
     until_final: bool,
@@ -91,6 +101,9 @@ impl Follower {
                         .filter(|_| signal.revision == case.revision);
                     let span = deliver::span("WatchCase", &case, traceparent.as_deref());
                     let changed_at = case.updated_at;
+                    if let Some(audit) = &self.audit {
+                        audit.served([case.scan_ref.as_str()]);
+                    }
                     let case = convert::case_to_proto(case, self.view);
                     async {
                         debug!(is_final, "sending case");

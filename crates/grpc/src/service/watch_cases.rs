@@ -9,8 +9,10 @@ use verdict_bus::FeedWatch;
 use verdict_domain::{CaseStore, Cursor};
 use verdict_proto::verdict::v1::{self as pb, watch_cases_response::Event};
 
-use super::{CaseApi, view};
+use super::{CaseApi, authorize, view};
 use crate::{
+    audit::Audit,
+    auth::Caller,
     convert, deliver, status,
     stream::{self, Pace, ResponseStream, Sink, Stop, Wake},
 };
@@ -18,7 +20,11 @@ use crate::{
 /// Changes read per query: large enough to catch up fast, small enough to bound memory.
 const BATCH: u32 = 256;
 
-/// Validates the request, subscribes to the feed, then hands the rest to a producer task.
+/// `rpc.method` of this call, as audit events name it.
+const METHOD: &str = "verdict.v1.CaseService/WatchCases";
+
+/// Validates and authorises the request and admits the stream (all answered before the stream
+/// starts), subscribes to the feed, then hands the rest to a producer task.
 #[tracing::instrument(
     name = "watch_cases",
     skip_all,
@@ -26,10 +32,13 @@ const BATCH: u32 = 256;
 )]
 pub(super) fn watch_cases(
     api: &CaseApi,
+    caller: Caller,
     req: pb::WatchCasesRequest,
 ) -> Result<ResponseStream<pb::WatchCasesResponse>, Status> {
-    let after = Cursor::decode(&req.cursor).map_err(status::from_domain)?;
     let view = view(req.view)?;
+    authorize(&caller, view)?;
+    let after = Cursor::decode(&req.cursor).map_err(status::from_domain)?;
+    let ticket = api.streams.admit()?;
     // Subscribe before the first read, like WatchCase.
     let feed = api.hub.watch_feed();
     let reader = FeedReader {
@@ -37,10 +46,11 @@ pub(super) fn watch_cases(
         after,
         final_only: req.final_only,
         view,
+        audit: Audit::of(&caller, METHOD, view),
         pace: api.pace(),
         opened_at: Utc::now(),
     };
-    Ok(stream::spawn("feed", api.streams.clone(), move |sink| {
+    Ok(stream::spawn("feed", ticket, move |sink| {
         reader.run(feed, sink)
     }))
 }
@@ -53,6 +63,8 @@ struct FeedReader {
     after: Cursor,
     final_only: bool,
     view: pb::CaseView,
+    /// Set for the FULL view: every change sent is audited.
+    audit: Option<Audit>,
     pace: Pace,
     /// Changes received before this are not live: no latency is recorded for them.
     opened_at: DateTime<Utc>,
@@ -92,6 +104,9 @@ impl FeedReader {
                 // The traceparent stored with the change: the webhook that made it.
                 let span = deliver::span("WatchCases", &change.case, change.traceparent.as_deref());
                 let changed_at = change.case.updated_at;
+                if let Some(audit) = &self.audit {
+                    audit.served([change.case.scan_ref.as_str()]);
+                }
                 let change = pb::CaseChange {
                     case: Some(convert::case_to_proto(change.case, self.view)),
                     cursor: change.position.encode(),

@@ -66,7 +66,7 @@ impl CaseStore for CountingStore {
     async fn latest_case_of_client(&self, _: &str, _: bool) -> Result<Option<Case>, Error> {
         unimplemented!("not used by shared reads")
     }
-    async fn history(&self, _: &str) -> Result<Vec<CaseEvent>, Error> {
+    async fn history(&self, _: &str, _: u32) -> Result<Vec<CaseEvent>, Error> {
         unimplemented!("not used by shared reads")
     }
     async fn list_cases(&self, _: &CaseQuery) -> Result<CasePage, Error> {

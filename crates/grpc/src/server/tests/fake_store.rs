@@ -117,10 +117,12 @@ impl CaseStore for FakeStore {
             .map(|(case, _)| view(case.clone(), with_person)))
     }
 
-    async fn history(&self, scan_ref: &str) -> Result<Vec<CaseEvent>, Error> {
+    async fn history(&self, scan_ref: &str, limit: u32) -> Result<Vec<CaseEvent>, Error> {
         self.check()?;
         let inner = self.inner.lock().unwrap();
-        Ok(inner.history.get(scan_ref).cloned().unwrap_or_default())
+        let history = inner.history.get(scan_ref).cloned().unwrap_or_default();
+        let skip = history.len().saturating_sub(limit as usize);
+        Ok(history.into_iter().skip(skip).collect())
     }
 
     async fn list_cases(&self, query: &CaseQuery) -> Result<CasePage, Error> {
