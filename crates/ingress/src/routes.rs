@@ -8,6 +8,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use tokio_util::sync::CancellationToken;
 use verdict_domain::CaseStore;
+use verdict_ingest::Ingest;
 
 use crate::health::Probes;
 use crate::inflight::Inflight;
@@ -22,10 +23,12 @@ pub const READYZ_PATH: &str = "/readyz";
 /// Prometheus scrape, on the admin listener only.
 pub const METRICS_PATH: &str = "/metrics";
 
-/// The state behind every route: the integrator's [`IngressState`].
+/// The state behind every route: the integrator's [`IngressState`], and the ingest use case
+/// built from it once rather than per request.
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) state: IngressState,
+    pub(crate) ingest: Ingest,
 }
 
 /// `POST /webhooks/idenfy`, `GET /healthz` and `GET /readyz`, with request ids and a span per
@@ -44,7 +47,9 @@ pub fn router(state: IngressState) -> Router {
     let probes = probes(Arc::clone(&state.store), state.shutdown.clone());
     let inflight = Inflight::new(state.max_inflight);
     let source_filter = state.source_filter.clone();
-    let shared = Arc::new(Shared { state });
+    let ingest = Ingest::new(Arc::clone(&state.store), Arc::clone(&state.bus))
+        .with_write_timeout(state.write_timeout);
+    let shared = Arc::new(Shared { state, ingest });
     let mut webhook = post(webhook::receive).route_layer(axum::middleware::from_fn_with_state(
         inflight,
         inflight::bound,

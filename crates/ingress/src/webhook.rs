@@ -6,7 +6,7 @@ use axum::extract::State;
 use chrono::Utc;
 use tracing::Span;
 use verdict_domain::{EventType, SignatureError};
-use verdict_ingest::{Arrival, Ingest};
+use verdict_ingest::Arrival;
 use verdict_telemetry::metrics::metrics;
 
 use crate::Error;
@@ -28,19 +28,17 @@ pub(crate) async fn receive(
 ) -> Result<WebhookAnswer, Error> {
     // A fixed set of labels even for an unverified header: unknown values become "unknown".
     let event_type = event_type_label(webhook.event_type.as_deref());
-    let state = &shared.state;
-    let verified = state.verifier.verify(webhook).inspect_err(|err| {
+    let verified = shared.state.verifier.verify(webhook).inspect_err(|err| {
         metrics().signature_failure(signature_reason(*err));
         metrics().webhook(event_type, "rejected");
     })?;
-    let ingest = Ingest::new(Arc::clone(&state.store), Arc::clone(&state.bus))
-        .with_write_timeout(state.write_timeout);
     let arrival = Arrival {
         webhook: verified,
         received_at: Utc::now(),
         traceparent,
     };
-    let answer = ingest
+    let answer = shared
+        .ingest
         .ingest(arrival)
         .await
         .map(|recorded| {
