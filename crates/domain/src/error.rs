@@ -13,6 +13,10 @@ pub enum Error {
     /// The caller sent something malformed (a bad cursor or page token).
     #[error("{0}")]
     InvalidArgument(String),
+    /// The caller's position is outside what this service has (a cursor past the feed's head,
+    /// e.g. after a database restore); the message says what to do instead.
+    #[error("{0}")]
+    OutOfRange(String),
     /// Anything else: a bug or corrupt data. Logged with its cause, shown opaque.
     #[error("internal error")]
     Internal(#[source] BoxError),
@@ -24,6 +28,7 @@ impl Error {
         match self {
             Self::Unavailable(_) => ErrorKind::Unavailable,
             Self::InvalidArgument(_) => ErrorKind::InvalidArgument,
+            Self::OutOfRange(_) => ErrorKind::OutOfRange,
             Self::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -36,6 +41,8 @@ pub enum ErrorKind {
     InvalidArgument,
     /// The thing asked for does not exist.
     NotFound,
+    /// A well-formed position past what exists (a cursor ahead of the feed): start over.
+    OutOfRange,
     /// The webhook signature was missing or wrong.
     Unauthenticated,
     /// Try again later (database down, write deadline passed, shutting down).
@@ -51,6 +58,7 @@ impl ErrorKind {
         match self {
             Self::InvalidArgument => (400, 3),
             Self::NotFound => (404, 5),
+            Self::OutOfRange => (400, 11),
             Self::Unauthenticated => (401, 16),
             Self::Unavailable => (503, 14),
             Self::Internal => (500, 13),
@@ -77,6 +85,7 @@ mod tests {
         let table = [
             (ErrorKind::InvalidArgument, 400, 3),
             (ErrorKind::NotFound, 404, 5),
+            (ErrorKind::OutOfRange, 400, 11),
             (ErrorKind::Unauthenticated, 401, 16),
             (ErrorKind::Unavailable, 503, 14),
             (ErrorKind::Internal, 500, 13),
@@ -97,6 +106,10 @@ mod tests {
         assert_eq!(
             Error::InvalidArgument("bad cursor".into()).kind(),
             ErrorKind::InvalidArgument
+        );
+        assert_eq!(
+            Error::OutOfRange("cursor ahead of the feed".into()).kind(),
+            ErrorKind::OutOfRange
         );
         assert_eq!(Error::Internal(cause()).kind(), ErrorKind::Internal);
     }
