@@ -17,6 +17,7 @@ mod m20261126_000003_create_deliveries;
 mod m20261126_000004_create_case_changes;
 mod m20261126_000005_create_feed_counter;
 mod m20261126_000006_create_quarantine;
+mod m20261129_100001_add_case_changes_filter_columns;
 
 /// Applies and rolls back Verdict's migrations (`Migrator::up(&db, None)`).
 #[derive(Debug)]
@@ -32,6 +33,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261126_000004_create_case_changes::Migration),
             Box::new(m20261126_000005_create_feed_counter::Migration),
             Box::new(m20261126_000006_create_quarantine::Migration),
+            Box::new(m20261129_100001_add_case_changes_filter_columns::Migration),
         ]
     }
 }

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use tonic::Status;
 use tracing::{Instrument as _, warn};
 use verdict_bus::FeedWatch;
-use verdict_domain::{CaseStore, Cursor};
+use verdict_domain::{CaseStore, Cursor, FeedFilter, FeedQuery};
 use verdict_proto::verdict::v1::{self as pb, watch_cases_response::Event};
 
 use super::{CaseApi, view};
@@ -68,12 +68,12 @@ impl FeedReader {
         loop {
             let batch = self
                 .store
-                .changes_after(
-                    self.after,
-                    BATCH,
-                    self.final_only,
-                    self.view == pb::CaseView::Full,
-                )
+                .changes_after(&FeedQuery {
+                    filter: FeedFilter::new(vec![], vec![], vec![], self.final_only)
+                        .map_err(status::from_domain)?,
+                    with_person: self.view == pb::CaseView::Full,
+                    ..FeedQuery::after(self.after, BATCH)
+                })
                 .await
                 .map_err(status::stream_interrupted)?;
             self.pace.read();
