@@ -163,6 +163,7 @@ pub(super) async fn watch(args: WatchArgs) -> anyhow::Result<()> {
                     cursor: args.cursor,
                     final_only: args.final_only,
                     view: view(args.full),
+                    ..WatchCasesRequest::default()
                 })?)
                 .await
                 .map_err(status_error)?

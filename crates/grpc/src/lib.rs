@@ -11,6 +11,7 @@ mod auth;
 pub mod convert;
 mod deliver;
 mod error;
+mod feed_tail;
 mod health;
 mod server;
 mod service;

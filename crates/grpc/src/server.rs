@@ -25,6 +25,9 @@ pub struct GrpcOptions {
     pub poll_interval: Duration,
     /// How often the database is pinged to decide the health status (also the ping timeout).
     pub health_check_interval: Duration,
+    /// How many recent feed changes the process keeps for its `WatchCases` streams (at least
+    /// 1). A stream further behind reads the database until it is back in this window.
+    pub feed_window: usize,
     /// Bearer tokens `CaseService` callers must present; empty means no authentication.
     pub tokens: Tokens,
 }
@@ -37,6 +40,7 @@ impl GrpcOptions {
             heartbeat_interval: self.heartbeat_interval.max(FLOOR),
             poll_interval: self.poll_interval.max(FLOOR),
             health_check_interval: self.health_check_interval.max(FLOOR),
+            feed_window: self.feed_window.max(1),
             tokens: self.tokens,
         }
     }
@@ -48,6 +52,8 @@ impl Default for GrpcOptions {
             heartbeat_interval: Duration::from_secs(15),
             poll_interval: Duration::from_secs(30),
             health_check_interval: Duration::from_secs(5),
+            // About 8 MB of changes: 40 s of a 200 changes/s feed to reconnect into.
+            feed_window: 8192,
             tokens: Tokens::default(),
         }
     }

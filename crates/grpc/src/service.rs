@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use tokio_util::sync::CancellationToken;
+use tokio_util::{sync::CancellationToken, task::AbortOnDropHandle};
 use tonic::{Request, Response, Status};
 use verdict_bus::Hub;
 use verdict_domain::CaseStore;
@@ -11,6 +11,7 @@ use verdict_proto::verdict::v1::{self as pb, case_service_server::CaseService};
 
 use crate::{
     GrpcOptions,
+    feed_tail::FeedTail,
     shared_read::SharedReads,
     status,
     stream::{Pace, ResponseStream},
@@ -27,6 +28,10 @@ pub(crate) struct CaseApi {
     store: Arc<dyn CaseStore>,
     /// The `WatchCase` reads, shared between the streams of one case.
     reads: Arc<SharedReads>,
+    /// The feed's recent changes, read once for every `WatchCases` stream.
+    tail: Arc<FeedTail>,
+    /// The tail's reader; it stops with the streams, or when the service is dropped.
+    _tail_reader: AbortOnDropHandle<()>,
     hub: Arc<Hub>,
     options: GrpcOptions,
     /// Cancelled when the server shuts down: every open stream ends UNAVAILABLE.
@@ -41,8 +46,17 @@ impl CaseApi {
         options: GrpcOptions,
         streams: CancellationToken,
     ) -> Self {
+        let tail = FeedTail::new(
+            Arc::clone(&store),
+            Arc::clone(&hub),
+            options.poll_interval,
+            options.feed_window,
+        );
+        let reader = tokio::spawn(Arc::clone(&tail).run(streams.clone()));
         Self {
             reads: SharedReads::new(Arc::clone(&store)),
+            tail,
+            _tail_reader: AbortOnDropHandle::new(reader),
             store,
             hub,
             options,
@@ -90,7 +104,9 @@ impl CaseService for CaseApi {
         &self,
         request: Request<pb::WatchCasesRequest>,
     ) -> Result<Response<Self::WatchCasesStream>, Status> {
-        watch_cases::watch_cases(self, request.into_inner()).map(Response::new)
+        watch_cases::watch_cases(self, request.into_inner())
+            .await
+            .map(Response::new)
     }
 }
 

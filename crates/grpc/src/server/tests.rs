@@ -15,6 +15,7 @@ use self::fake_store::FakeStore;
 use super::*;
 
 mod fake_store;
+mod feed;
 mod lifecycle;
 mod streams;
 
@@ -32,7 +33,7 @@ fn quiet_options() -> GrpcOptions {
         heartbeat_interval: Duration::from_secs(600),
         poll_interval: Duration::from_secs(600),
         health_check_interval: Duration::from_millis(20),
-        tokens: Tokens::default(),
+        ..GrpcOptions::default()
     }
 }
 

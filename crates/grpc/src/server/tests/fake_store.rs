@@ -22,6 +22,8 @@ pub(super) struct FakeStore {
     down: AtomicBool,
     /// `changes_after` calls, to prove streams share the feed's reads.
     feed_reads: AtomicUsize,
+    /// Those of them bounded above: streams reading what the shared window no longer holds.
+    catch_up_reads: AtomicUsize,
 }
 
 #[derive(Debug, Default)]
@@ -69,6 +71,11 @@ impl FakeStore {
     /// How many times the feed was read.
     pub(super) fn feed_reads(&self) -> usize {
         self.feed_reads.load(Ordering::SeqCst)
+    }
+
+    /// How many of those reads were a stream catching up behind the shared window.
+    pub(super) fn catch_up_reads(&self) -> usize {
+        self.catch_up_reads.load(Ordering::SeqCst)
     }
 
     pub(super) fn set_down(&self, down: bool) {
@@ -179,6 +186,9 @@ impl CaseStore for FakeStore {
     async fn changes_after(&self, query: &FeedQuery) -> Result<Vec<FeedChange>, Error> {
         self.check()?;
         self.feed_reads.fetch_add(1, Ordering::SeqCst);
+        if query.until.is_some() {
+            self.catch_up_reads.fetch_add(1, Ordering::SeqCst);
+        }
         let inner = self.inner.lock().unwrap();
         Ok(inner
             .feed
