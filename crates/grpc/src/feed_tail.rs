@@ -12,16 +12,18 @@
 //! batches, with its filters in SQL, then joins the window. Nothing waits for slow streams and no
 //! change is lost by falling out: it costs that stream database reads, nothing else.
 //!
+//! Streams are not all woken for every change: after each read the reader matches the new
+//! changes against the filter of every stream waiting at the old head, wakes those with a match,
+//! and moves the others' positions past the changes on their behalf (they would only have
+//! examined and skipped them). A thousand streams each wanting 1 % of the feed thus cost, per
+//! change, a thousand filter comparisons on one task and ten wake-ups, not a thousand wake-ups.
+//!
 //! The reader runs only while streams follow the feed: idle, it holds no hub subscription and
 //! reads nothing, and on waking it starts over at the head if the feed moved further than the
 //! window holds.
 
 use std::{
-    collections::HashMap,
-    sync::{
-        Arc, Mutex, PoisonError, RwLock,
-        atomic::{AtomicU64, Ordering},
-    },
+    sync::{Arc, Mutex, PoisonError, RwLock},
     time::Duration,
 };
 
@@ -37,8 +39,10 @@ use verdict_telemetry::metrics::metrics;
 
 use crate::status;
 
+mod followers;
 mod window;
 
+use followers::{Followers, Shared};
 pub(crate) use window::Walk;
 use window::Window;
 
@@ -49,7 +53,7 @@ const BATCH: u32 = 512;
 /// every read), so a stream catching up shows without waiting for a change.
 const LAG_EVERY: Duration = Duration::from_secs(1);
 
-/// What the reader tells the streams whenever something happens; they wake on every change.
+/// What the reader tells the streams: where the window is, and the events that end streams.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub(crate) struct Progress {
     /// The newest position in the window.
@@ -75,13 +79,6 @@ pub(crate) struct FeedTail {
     following: watch::Sender<usize>,
 }
 
-/// The position of every stream following the feed, for the lag gauge.
-#[derive(Debug, Default)]
-struct Followers {
-    next_id: u64,
-    positions: HashMap<u64, Arc<AtomicU64>>,
-}
-
 impl FeedTail {
     /// A tail over `store`, woken by `hub`, re-reading at least every `poll_every` (notifications
     /// can be lost), holding at most `capacity` changes.
@@ -103,22 +100,16 @@ impl FeedTail {
         })
     }
 
-    /// Registers a stream starting at the window's head (see [`Follower::set_position`]) and
-    /// wakes the reader if it was idle.
-    pub(crate) fn follow(self: &Arc<Self>) -> Follower {
-        let position = Arc::new(AtomicU64::new(self.head().0));
-        let id = {
-            let mut followers = self.lock_followers();
-            let id = followers.next_id;
-            followers.next_id += 1;
-            followers.positions.insert(id, Arc::clone(&position));
-            id
-        };
+    /// Registers a stream that has examined everything up to `position` and wants what `filter`
+    /// matches; wakes the reader if it was idle.
+    pub(crate) fn follow(self: &Arc<Self>, position: Cursor, filter: FeedFilter) -> Follower {
+        let shared = Arc::new(Shared::new(position, filter));
+        let id = self.lock_followers().add(Arc::clone(&shared));
         self.following.send_modify(|n| *n += 1);
         Follower {
             tail: Arc::clone(self),
             id,
-            position,
+            shared,
             progress: self.progress.subscribe(),
         }
     }
@@ -128,9 +119,16 @@ impl FeedTail {
         self.read_window().head()
     }
 
-    /// Where `position` stands against the window, with at most `max` matches of `filter`.
-    pub(crate) fn walk(&self, position: Cursor, filter: &FeedFilter, max: usize) -> Walk {
-        self.read_window().walk(position, filter, max)
+    /// Where a stream at `position` stands against the window, with at most `max` matches. What
+    /// it examined is recorded while the window cannot move, so the reader's next
+    /// [`Followers::dispatch`] sees it.
+    fn walk(&self, shared: &Shared, position: Cursor, max: usize) -> Walk {
+        let window = self.read_window();
+        let walk = window.walk(position, shared.filter(), max);
+        if let Walk::Walked { examined, .. } = &walk {
+            shared.advance(*examined);
+        }
+        walk
     }
 
     /// The reader: idle while no stream follows, following the feed otherwise, until `shutdown`.
@@ -166,6 +164,7 @@ impl FeedTail {
                 // Logged here, once; the streams only learn that they must end.
                 let _logged = status::from_domain(e);
                 self.progress.send_modify(|p| p.failures += 1);
+                self.lock_followers().wake_all();
             }
             self.record_lag();
             let poll_at = Instant::now() + self.poll_every;
@@ -201,30 +200,34 @@ impl FeedTail {
                     p.head = head;
                     p.rewinds += 1;
                 });
+                self.lock_followers().wake_all();
             } else if head.0 - current.0 > self.capacity as u64 {
                 self.write_window().reset(head);
                 self.progress.send_modify(|p| p.head = head);
+                self.lock_followers().wake_all();
             }
         }
         loop {
             // Only this task writes the window, so its head cannot move meanwhile.
+            let old_head = self.head();
             let batch = self
                 .store
-                .changes_after(&FeedQuery::after(self.head(), BATCH))
+                .changes_after(&FeedQuery::after(old_head, BATCH))
                 .await?;
             let short = batch.len() < BATCH as usize;
             if !batch.is_empty() {
-                let head = {
+                let (appended, head) = {
                     let mut window = self.write_window();
-                    if !window.extend(batch) {
-                        return Err(Error::Internal(
+                    let appended = window.extend(batch).ok_or_else(|| {
+                        Error::Internal(
                             "the store returned a feed change at or below the position asked after"
                                 .into(),
-                        ));
-                    }
-                    window.head()
+                        )
+                    })?;
+                    (appended, window.head())
                 };
                 self.progress.send_modify(|p| p.head = head);
+                self.lock_followers().dispatch(&appended, old_head, head);
             }
             if short {
                 return Ok(());
@@ -234,14 +237,9 @@ impl FeedTail {
 
     /// `verdict.watch.feed_lag`: positions between the window's head and the slowest stream.
     fn record_lag(&self) {
-        let head = self.head().0;
-        let slowest = self
-            .lock_followers()
-            .positions
-            .values()
-            .map(|p| p.load(Ordering::Relaxed))
-            .min();
-        metrics().watch_feed_lag(slowest.map_or(0, |p| head.saturating_sub(p)));
+        let head = self.head();
+        let slowest = self.lock_followers().slowest();
+        metrics().watch_feed_lag(slowest.map_or(0, |p| head.0.saturating_sub(p.0)));
     }
 
     fn read_window(&self) -> std::sync::RwLockReadGuard<'_, Window> {
@@ -261,45 +259,53 @@ impl FeedTail {
     }
 }
 
-/// One stream following the tail: its position (for the lag gauge) and its wake-ups. Dropping
-/// it unregisters the stream.
+/// One stream following the tail: what it shares with the reader, and the reader's progress.
+/// Dropping it unregisters the stream.
 #[derive(Debug)]
 pub(crate) struct Follower {
     tail: Arc<FeedTail>,
     id: u64,
-    position: Arc<AtomicU64>,
+    shared: Arc<Shared>,
     progress: watch::Receiver<Progress>,
 }
 
 impl Follower {
-    /// The tail this follower walks.
-    pub(crate) fn tail(&self) -> &FeedTail {
-        &self.tail
+    /// Where the stream at `position` stands against the window (at most `max` matches).
+    pub(crate) fn walk(&self, position: Cursor, max: usize) -> Walk {
+        self.tail.walk(&self.shared, position, max)
     }
 
-    /// Everything up to `position` has been examined by this stream.
-    pub(crate) fn set_position(&self, position: Cursor) {
-        self.position.store(position.0, Ordering::Relaxed);
+    /// Everything up to this position has been examined, by the stream or on its behalf.
+    pub(crate) fn position(&self) -> Cursor {
+        self.shared.position()
     }
 
-    /// The latest progress, marked seen: [`Follower::changed`] then waits for the next one.
-    pub(crate) fn progress(&mut self) -> Progress {
-        *self.progress.borrow_and_update()
+    /// The stream has examined everything up to `position`.
+    pub(crate) fn advance(&self, position: Cursor) {
+        self.shared.advance(position);
     }
 
-    /// Resolves when the reader made progress (or failed) since [`Follower::progress`].
-    /// Cancel-safe.
-    pub(crate) async fn changed(&mut self) {
-        if self.progress.changed().await.is_err() {
-            // Unreachable: the tail, which owns the sender, lives as long as this follower.
-            std::future::pending::<()>().await;
-        }
+    /// Asks to be woken once the head reaches `position` even without a match (`None`: no
+    /// need), for the bookmark the stream owes its client then.
+    pub(crate) fn bookmark_at(&self, position: Option<Cursor>) {
+        self.shared.bookmark_at(position);
+    }
+
+    /// The reader's latest progress.
+    pub(crate) fn progress(&self) -> Progress {
+        *self.progress.borrow()
+    }
+
+    /// Resolves when the reader woke this stream (see [`Followers::dispatch`]); a wake-up
+    /// given while the stream was busy is kept for its next wait. Cancel-safe.
+    pub(crate) async fn changed(&self) {
+        self.shared.woken().await;
     }
 }
 
 impl Drop for Follower {
     fn drop(&mut self) {
-        self.tail.lock_followers().positions.remove(&self.id);
+        self.tail.lock_followers().remove(self.id);
         self.tail
             .following
             .send_modify(|n| *n = n.saturating_sub(1));

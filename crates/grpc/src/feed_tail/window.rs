@@ -67,22 +67,26 @@ impl Window {
     }
 
     /// Appends changes read from the database after [`Window::head`], oldest first, dropping the
-    /// oldest held ones beyond the capacity. A change not above the head is a store bug: it is
-    /// refused rather than breaking the order (returns false, appends nothing more).
-    pub(crate) fn extend(&mut self, changes: Vec<FeedChange>) -> bool {
+    /// oldest held ones beyond the capacity; returns what was appended. A change not above the
+    /// head is a store bug: it is refused rather than breaking the order (`None`; the changes
+    /// before it stay appended).
+    pub(crate) fn extend(&mut self, changes: Vec<FeedChange>) -> Option<Vec<Arc<HeldChange>>> {
+        let mut appended = Vec::with_capacity(changes.len());
         for change in changes {
             if change.position <= self.head {
-                return false;
+                return None;
             }
             self.head = change.position;
-            self.changes.push_back(Arc::new(HeldChange { change }));
+            let held = Arc::new(HeldChange { change });
+            appended.push(Arc::clone(&held));
+            self.changes.push_back(held);
             if self.changes.len() > self.capacity
                 && let Some(evicted) = self.changes.pop_front()
             {
                 self.floor = evicted.change.position;
             }
         }
-        true
+        Some(appended)
     }
 
     /// The changes after `position` that `filter` wants, at most `max` of them.
@@ -165,13 +169,12 @@ mod tests {
     #[test]
     fn a_walk_returns_what_matches_and_examines_up_to_the_head() {
         let mut window = Window::new(10);
-        assert!(
-            window.extend(
-                (1..=6)
-                    .map(|p| change(p, if p % 2 == 0 { "even" } else { "odd" }))
-                    .collect()
-            )
+        let appended = window.extend(
+            (1..=6)
+                .map(|p| change(p, if p % 2 == 0 { "even" } else { "odd" }))
+                .collect(),
         );
+        assert_eq!(appended.map(|a| a.len()), Some(6));
         assert_eq!(window.head(), Cursor(6));
         let walk = window.walk(Cursor(1), &only("odd"), 100);
         assert_eq!(positions(&walk), (vec![3, 5], 6));
@@ -249,8 +252,8 @@ mod tests {
     fn changes_not_above_the_head_are_refused() {
         let mut window = Window::new(3);
         window.extend(vec![change(2, "a")]);
-        assert!(!window.extend(vec![change(2, "a")]));
-        assert!(!window.extend(vec![change(1, "a")]));
+        assert!(window.extend(vec![change(2, "a")]).is_none());
+        assert!(window.extend(vec![change(1, "a")]).is_none());
         assert_eq!(window.head(), Cursor(2));
         assert_eq!(
             positions(&window.walk(Cursor::START, &FeedFilter::everything(), 100)),

@@ -66,20 +66,20 @@ pub(super) async fn watch_cases(
         req.final_only,
     )?;
 
-    let mut follower = api.tail.follow();
-    let seen = follower.progress();
     let after = match requested {
-        // The head read after following: every later change reaches the window.
+        // Every change after the head read now reaches the stream: the tail reads whatever
+        // commits after its own head, and the stream reads the database below the window.
         None => api.store.feed_head().await.map_err(status::from_domain)?,
         // Within the window, the cursor was handed out by this feed.
-        Some(cursor) if cursor <= seen.head => cursor,
+        Some(cursor) if cursor <= api.tail.head() => cursor,
         // Past it, the window may only be lagging: the database decides.
         Some(cursor) => {
             let head = api.store.feed_head().await.map_err(status::from_domain)?;
             cursor.within(head).map_err(status::from_domain)?
         }
     };
-    follower.set_position(after);
+    let follower = api.tail.follow(after, filter.clone());
+    let seen = follower.progress();
     let feed = FeedStream {
         store: Arc::clone(&api.store),
         follower,
@@ -152,8 +152,9 @@ impl FeedStream {
         sink: Sink<pb::WatchCasesResponse>,
         bookmark_first: bool,
     ) -> Result<(), Stop> {
-        if bookmark_first {
-            self.bookmark(&sink).await?;
+        match bookmark_first {
+            true => self.bookmark(&sink).await?,
+            false => self.owe_bookmark(),
         }
         loop {
             let progress = self.follower.progress();
@@ -164,7 +165,11 @@ impl FeedStream {
             loop {
                 match self.pace.wait(self.follower.changed()).await {
                     Wake::Changed | Wake::Poll => break,
-                    Wake::Heartbeat => self.bookmark(&sink).await?,
+                    Wake::Heartbeat => {
+                        // The tail may have moved this stream past changes it did not want.
+                        self.advance(self.follower.position());
+                        self.bookmark(&sink).await?;
+                    }
                 }
             }
         }
@@ -188,11 +193,9 @@ impl FeedStream {
     /// Sends the next matching changes, from the window or the database; false when there is
     /// nothing new to examine.
     async fn step(&mut self, sink: &Sink<pb::WatchCasesResponse>) -> Result<bool, Stop> {
-        let walk = self
-            .follower
-            .tail()
-            .walk(self.after, &self.query.filter, BATCH);
-        let examined = match walk {
+        // The tail may have moved this stream past changes it did not want.
+        self.advance(self.follower.position());
+        let examined = match self.follower.walk(self.after, BATCH) {
             Walk::Ahead => return Ok(false),
             Walk::Walked { examined, .. } if examined == self.after => return Ok(false),
             Walk::Behind { floor } => self.send_from_database(sink, floor).await?,
@@ -212,8 +215,12 @@ impl FeedStream {
             let allowed = self.last_bookmark + BOOKMARK_EVERY;
             match allowed <= Instant::now() {
                 true => self.bookmark(sink).await?,
-                // Throttled: the next heartbeat, which carries the bookmark, comes no later.
-                false => self.pace.heartbeat_by(allowed),
+                // Throttled: the next heartbeat, which carries the bookmark, comes no later,
+                // and until then the tail need not wake the stream for it.
+                false => {
+                    self.pace.heartbeat_by(allowed);
+                    self.follower.bookmark_at(None);
+                }
             }
         }
         Ok(true)
@@ -274,6 +281,7 @@ impl FeedStream {
         self.pace.sent();
         self.advance(change.position);
         self.handed_out = change.position;
+        self.owe_bookmark();
         Ok(())
     }
 
@@ -286,13 +294,21 @@ impl FeedStream {
         self.pace.sent();
         self.handed_out = self.after;
         self.last_bookmark = Instant::now();
+        self.owe_bookmark();
         Ok(())
+    }
+
+    /// Tells the tail when this stream owes its client a bookmark: once the feed passed
+    /// [`BOOKMARK_AFTER`] positions beyond the last cursor handed out.
+    fn owe_bookmark(&self) {
+        let at = self.handed_out.0.saturating_add(BOOKMARK_AFTER);
+        self.follower.bookmark_at(Some(Cursor(at)));
     }
 
     fn advance(&mut self, examined: Cursor) {
         if examined > self.after {
             self.after = examined;
-            self.follower.set_position(examined);
+            self.follower.advance(examined);
         }
     }
 }

@@ -577,3 +577,46 @@ async fn without_streams_the_feed_is_not_read_and_a_late_first_stream_starts_at_
     );
     server.stop().await;
 }
+
+/// `verdict_watch_feed_lag` as Prometheus shows it (process-wide; nextest runs one test per
+/// process).
+fn feed_lag() -> u64 {
+    let text = verdict_telemetry::metrics::render_prometheus();
+    text.lines()
+        .find_map(|line| line.strip_prefix("verdict_watch_feed_lag"))
+        .and_then(|rest| rest.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0)
+}
+
+#[tokio::test]
+async fn the_feed_lag_shows_a_stalled_stream_and_not_idle_filtered_ones() {
+    let server = Server::start(GrpcOptions {
+        feed_window: 64,
+        ..quiet_options()
+    })
+    .await;
+    // Filtered streams that never match: moved along by the tail, never lagging.
+    let _idle: Vec<_> =
+        futures::future::join_all((0..5).map(|_| open(&server, clients(&["nobody"])))).await;
+    let mut stalled = open(&server, request()).await;
+    for n in 1..=3000 {
+        server.commit(pending(&format!("scan-{n}"), 1));
+    }
+    within("the lag to show the stalled stream", async {
+        while feed_lag() < 1000 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    for n in 1..=3000 {
+        assert_eq!(next_change(&mut stalled).await.cursor, Cursor(n).encode());
+    }
+    within("the lag to go back to 0", async {
+        while feed_lag() > 0 {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    })
+    .await;
+    server.stop().await;
+}
