@@ -40,6 +40,8 @@ use verdict_telemetry::metrics::metrics;
 use crate::status;
 
 mod followers;
+#[cfg(test)]
+mod testing;
 mod window;
 
 use followers::{Followers, Shared};

@@ -11,11 +11,10 @@
 use std::collections::{HashMap, HashSet};
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::bail;
-use tokio::sync::Notify;
 use tokio::task::JoinHandle;
 use tonic::transport::Channel;
 use verdict_domain::Cursor;
@@ -30,7 +29,7 @@ use crate::http_load::Conn;
 use crate::machine::cpu_us_during;
 use crate::report::Row;
 use crate::stats::quantile_ms;
-use crate::watchers::connect;
+use crate::watchers::{Opening, connect};
 
 const OPEN_TIMEOUT: Duration = Duration::from_secs(120);
 const FINISH_TIMEOUT: Duration = Duration::from_secs(60);
@@ -276,9 +275,7 @@ async fn open(
     channels: &[Channel],
     filters: &[Option<usize>],
 ) -> anyhow::Result<Vec<JoinHandle<Result<Vec<Received>, String>>>> {
-    let opened = Arc::new(AtomicUsize::new(0));
-    let all_open = Arc::new(Notify::new());
-    let total = filters.len();
+    let opening = Opening::new(filters.len());
     let tasks = filters
         .iter()
         .enumerate()
@@ -290,24 +287,10 @@ async fn open(
                 client_ids: filter.iter().map(|&c| client_id(c)).collect(),
                 ..pb::WatchCasesRequest::default()
             };
-            let (opened, all_open) = (opened.clone(), all_open.clone());
-            tokio::spawn(follow(client, request, move || {
-                if opened.fetch_add(1, Ordering::AcqRel) + 1 == total {
-                    all_open.notify_one();
-                }
-            }))
+            tokio::spawn(follow(client, request, opening.opened()))
         })
         .collect();
-    if total > 0 {
-        tokio::time::timeout(OPEN_TIMEOUT, all_open.notified())
-            .await
-            .map_err(|_| {
-                anyhow::anyhow!(
-                    "only {} of {total} streams opened within {OPEN_TIMEOUT:?}",
-                    opened.load(Ordering::Acquire)
-                )
-            })?;
-    }
+    opening.wait(OPEN_TIMEOUT).await?;
     Ok(tasks)
 }
 

@@ -127,39 +127,14 @@ impl Followers {
 
 #[cfg(test)]
 mod tests {
-    use chrono::{DateTime, Utc};
     use futures::FutureExt as _;
-    use verdict_domain::{Case, Decision, FeedChange};
 
+    use super::super::testing::change;
     use super::*;
 
     fn held(position: u64, client_id: &str) -> Arc<HeldChange> {
         Arc::new(HeldChange {
-            change: FeedChange {
-                position: Cursor(position),
-                case: Case {
-                    scan_ref: format!("scan-{position}"),
-                    client_id: client_id.into(),
-                    external_ref: None,
-                    decision: Decision::Pending,
-                    is_final: false,
-                    overall_status: None,
-                    last_event_type: "IDENTIFICATION".into(),
-                    revision: 1,
-                    auto_document: None,
-                    auto_face: None,
-                    manual_document: None,
-                    manual_face: None,
-                    fraud_tags: vec![],
-                    mismatch_tags: vec![],
-                    suspicion_reasons: vec![],
-                    created_at: DateTime::<Utc>::UNIX_EPOCH,
-                    updated_at: DateTime::<Utc>::UNIX_EPOCH,
-                    finalized_at: None,
-                    person: None,
-                },
-                traceparent: None,
-            },
+            change: change(position, client_id),
         })
     }
 
