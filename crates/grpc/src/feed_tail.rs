@@ -18,9 +18,9 @@
 //! examined and skipped them). A thousand streams each wanting 1 % of the feed thus cost, per
 //! change, a thousand filter comparisons on one task and ten wake-ups, not a thousand wake-ups.
 //!
-//! The reader runs only while streams follow the feed: idle, it holds no hub subscription and
-//! reads nothing, and on waking it starts over at the head if the feed moved further than the
-//! window holds.
+//! The reader runs only while streams follow the feed: idle, it holds no hub subscription,
+//! reads nothing and keeps no changes, and on waking it starts over at the head if the feed
+//! moved further than the window holds.
 
 use std::{
     sync::{Arc, Mutex, PoisonError, RwLock},
@@ -143,6 +143,11 @@ impl FeedTail {
                 woken = following.wait_for(|n| *n > 0) => if woken.is_err() { return },
             }
             self.follow_feed(&mut following, &shutdown).await;
+            // Unfollowed, the window would go stale (or, after a restore, wrong) without anyone
+            // noticing: let it go, with its memory. The next stream older than the head reads
+            // the database until the window fills again.
+            let head = self.head();
+            self.write_window().reset(head);
             self.record_lag();
         }
     }
