@@ -8,8 +8,8 @@ use chrono::Utc;
 use serde_json::json;
 use verdict_domain::event::UnknownEventType;
 use verdict_domain::{
-    Case, CaseQuery, CaseStore, Cursor, Decision, ErrorKind, EventType, Fingerprint, NewDelivery,
-    NewQuarantine, Outcome, Payload, QuarantineReason, Recorded,
+    Case, CaseQuery, CaseStore, Cursor, Decision, ErrorKind, EventType, FeedFilter, FeedQuery,
+    Fingerprint, NewDelivery, NewQuarantine, Outcome, Payload, QuarantineReason, Recorded,
 };
 use verdict_store::migration::{Migrator, MigratorTrait};
 use verdict_store::{SeaStore, StoreOptions};
@@ -405,7 +405,7 @@ async fn changes_after_is_ordered_and_filters_finals(backend: Backend) {
     record(&store, EventType::Cancelled, cancellation).await; // 4, final
 
     let all = store
-        .changes_after(Cursor::START, 100, false, false)
+        .changes_after(&FeedQuery::after(Cursor::START, 100))
         .await
         .unwrap();
     let summary: Vec<_> = all
@@ -437,35 +437,41 @@ async fn changes_after_is_ordered_and_filters_finals(backend: Backend) {
     assert_eq!(all[3].case.decision, Decision::Cancelled);
 
     let resumed = store
-        .changes_after(Cursor(1), 2, false, false)
+        .changes_after(&FeedQuery::after(Cursor(1), 2))
         .await
         .unwrap();
     let positions: Vec<u64> = resumed.iter().map(|c| c.position.0).collect();
     assert_eq!(positions, [2, 3]);
 
     let finals = store
-        .changes_after(Cursor::START, 100, true, false)
+        .changes_after(&FeedQuery {
+            filter: FeedFilter::new(vec![], vec![], vec![], true).unwrap(),
+            ..FeedQuery::after(Cursor::START, 100)
+        })
         .await
         .unwrap();
     let positions: Vec<u64> = finals.iter().map(|c| c.position.0).collect();
     assert_eq!(positions, [3, 4]);
 
     let with_person = store
-        .changes_after(Cursor(2), 100, false, true)
+        .changes_after(&FeedQuery {
+            with_person: true,
+            ..FeedQuery::after(Cursor(2), 100)
+        })
         .await
         .unwrap();
     assert!(with_person.iter().all(|c| c.case.person.is_some()));
 
     assert!(
         store
-            .changes_after(Cursor(4), 100, false, false)
+            .changes_after(&FeedQuery::after(Cursor(4), 100))
             .await
             .unwrap()
             .is_empty()
     );
     assert!(
         store
-            .changes_after(Cursor(u64::MAX), 100, false, false)
+            .changes_after(&FeedQuery::after(Cursor(u64::MAX), 100))
             .await
             .unwrap()
             .is_empty()
@@ -817,7 +823,7 @@ async fn concurrent_deliveries_get_gap_free_revisions_and_positions(backend: Bac
     }
 
     let feed = store
-        .changes_after(Cursor::START, 1000, false, false)
+        .changes_after(&FeedQuery::after(Cursor::START, 1000))
         .await
         .unwrap();
     let feed: Vec<(u64, u64)> = feed
@@ -876,7 +882,7 @@ async fn feed_reader_never_skips_a_late_commit(backend: Backend) {
             let mut seen = 0;
             while seen < n {
                 let batch = store
-                    .changes_after(cursor, 7, false, false)
+                    .changes_after(&FeedQuery::after(cursor, 7))
                     .await
                     .expect("read");
                 if batch.is_empty() {

@@ -128,9 +128,8 @@ async fn webhook_trace_reaches_every_watcher_through_the_in_process_hub() {
     let mut feed = within(
         "WatchCases",
         client.watch_cases(WatchCasesRequest {
-            cursor: String::new(),
-            final_only: false,
             view: CaseView::Basic.into(),
+            ..WatchCasesRequest::default()
         }),
     )
     .await

@@ -20,6 +20,7 @@ mod m20261126_000006_create_quarantine;
 mod m20261129_000001_add_delivery_content_hash;
 mod m20261129_000002_add_quarantine_fingerprint;
 mod m20261129_000003_add_case_decisive_at;
+mod m20261129_100001_add_case_changes_filter_columns;
 
 mod fingerprint_2026_11;
 
@@ -40,6 +41,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000001_add_delivery_content_hash::Migration),
             Box::new(m20261129_000002_add_quarantine_fingerprint::Migration),
             Box::new(m20261129_000003_add_case_decisive_at::Migration),
+            Box::new(m20261129_100001_add_case_changes_filter_columns::Migration),
         ]
     }
 }

@@ -8,7 +8,7 @@ use clap::Args;
 use serde_json::json;
 use tonic::transport::{Certificate, Channel, ClientTlsConfig, Identity};
 use verdict_proto::verdict::v1::{
-    CaseView, GetCaseRequest, WatchCaseRequest, WatchCasesRequest,
+    CaseView, Decision, GetCaseRequest, WatchCaseRequest, WatchCasesRequest,
     case_service_client::CaseServiceClient, get_case_request::Key, watch_case_response,
     watch_cases_response,
 };
@@ -125,12 +125,26 @@ pub struct WatchArgs {
     /// Stop after the final decision (WatchCase).
     #[arg(long)]
     pub until_final: bool,
-    /// Resume after this cursor (WatchCases).
-    #[arg(long, default_value = "")]
+    /// Resume after this cursor: a change's or a bookmark's (WatchCases).
+    #[arg(long, default_value = "", conflicts_with = "from_now")]
     pub cursor: String,
+    /// Start at the feed's current head: only changes from now on (WatchCases).
+    #[arg(long, conflicts_with = "scan_ref")]
+    pub from_now: bool,
     /// Only changes that leave a case final (WatchCases).
-    #[arg(long)]
+    #[arg(long, conflicts_with = "scan_ref")]
     pub final_only: bool,
+    /// Only changes of cases of this clientId; repeat for several (WatchCases).
+    #[arg(
+        long = "client-id",
+        value_name = "CLIENT_ID",
+        conflicts_with = "scan_ref"
+    )]
+    pub client_ids: Vec<String>,
+    /// Only changes that leave a case with this decision: pending, approved, denied,
+    /// suspected, expired or cancelled; repeat for several (WatchCases).
+    #[arg(long = "decision", value_name = "DECISION", value_parser = decision, conflicts_with = "scan_ref")]
+    pub decisions: Vec<Decision>,
     /// Include personal data (CASE_VIEW_FULL).
     #[arg(long)]
     pub full: bool,
@@ -144,6 +158,20 @@ async fn connect(endpoint: &Endpoint) -> anyhow::Result<CaseServiceClient<Channe
 
 fn read(path: &PathBuf, flag: &str) -> anyhow::Result<Vec<u8>> {
     std::fs::read(path).with_context(|| format!("could not read {flag} {}", path.display()))
+}
+
+/// A decision as a user types it: `approved`, `APPROVED` or `DECISION_APPROVED`.
+fn decision(raw: &str) -> Result<Decision, String> {
+    let upper = raw.to_ascii_uppercase();
+    let name = match upper.starts_with("DECISION_") {
+        true => upper,
+        false => format!("DECISION_{upper}"),
+    };
+    Decision::from_str_name(&name)
+        .filter(|d| *d != Decision::Unspecified)
+        .ok_or_else(|| {
+            "expected pending, approved, denied, suspected, expired or cancelled".to_owned()
+        })
 }
 
 fn view(full: bool) -> i32 {
@@ -206,18 +234,32 @@ pub(super) async fn watch(args: WatchArgs) -> anyhow::Result<()> {
         None => {
             let mut stream = client
                 .watch_cases(args.endpoint.request(WatchCasesRequest {
-                    cursor: args.cursor,
+                    cursor: args.cursor.clone(),
                     final_only: args.final_only,
                     view: view(args.full),
+                    client_ids: args.client_ids,
+                    decisions: args.decisions.into_iter().map(i32::from).collect(),
+                    scan_refs: Vec::new(),
+                    from_now: args.from_now,
                 })?)
                 .await
                 .map_err(status_error)?
                 .into_inner();
+            // A shell consumer resumes with `--cursor` set to the last `cursor` or `bookmark`
+            // printed; a bookmark is printed only when it moves past what was printed before.
+            let mut printed = args.cursor;
             while let Some(message) = stream.message().await.map_err(status_error)? {
                 match message.event {
                     Some(watch_cases_response::Event::Change(change)) => {
                         let case = change.case.as_ref().map(json::case);
                         println!("{}", json!({"cursor": change.cursor, "case": case}));
+                        printed = change.cursor;
+                    }
+                    Some(watch_cases_response::Event::Heartbeat(heartbeat))
+                        if !heartbeat.cursor.is_empty() && heartbeat.cursor != printed =>
+                    {
+                        println!("{}", json!({"bookmark": heartbeat.cursor}));
+                        printed = heartbeat.cursor;
                     }
                     Some(watch_cases_response::Event::Heartbeat(_)) | None => {}
                 }
@@ -238,3 +280,6 @@ fn status_error(status: tonic::Status) -> anyhow::Error {
     }
     anyhow::anyhow!(text)
 }
+
+#[cfg(test)]
+mod tests;

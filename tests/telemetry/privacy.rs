@@ -84,9 +84,8 @@ async fn personal_data_never_reaches_logs_spans_or_metrics() {
     let mut feed = within(
         "WatchCases",
         client.watch_cases(WatchCasesRequest {
-            cursor: String::new(),
-            final_only: false,
             view: CaseView::Full.into(),
+            ..WatchCasesRequest::default()
         }),
     )
     .await

@@ -15,12 +15,18 @@ const FIXTURE: &[u8] = include_bytes!("../../domain/tests/fixtures/go-idenfy-web
 const SCAN_REF_LEN: usize = 8 + 1 + 1 + 12;
 const PLACEHOLDER: &str = "@@@@@@@@@@@@@@@@@@@@@@";
 
+/// Every clientId spliced into [`Bodies::with_clients`] bodies has this length.
+pub(crate) const CLIENT_ID_LEN: usize = 8;
+const CLIENT_PLACEHOLDER: &str = "~~~~~~~~";
+
 /// Makes unique, signed webhook bodies quickly.
 #[derive(Debug)]
 pub(crate) struct Bodies {
     run: String,
     template: Vec<u8>,
     offset: usize,
+    /// Where the clientId goes, for bodies made by [`Bodies::with_clients`].
+    client_offset: Option<usize>,
     next: AtomicU64,
 }
 
@@ -35,10 +41,23 @@ pub(crate) struct Signed {
 impl Bodies {
     /// Bodies for `run` (8 characters), final or not.
     pub(crate) fn new(run: &str, is_final: bool) -> Self {
+        Self::build(run, is_final, false)
+    }
+
+    /// Bodies for `run` whose clientId is chosen per body ([`Bodies::signed_for`]).
+    pub(crate) fn with_clients(run: &str, is_final: bool) -> Self {
+        Self::build(run, is_final, true)
+    }
+
+    fn build(run: &str, is_final: bool, clients: bool) -> Self {
         assert_eq!(run.len(), 8, "run ids are 8 characters");
         assert_eq!(PLACEHOLDER.len(), SCAN_REF_LEN);
+        assert_eq!(CLIENT_PLACEHOLDER.len(), CLIENT_ID_LEN);
         let mut value: Value = serde_json::from_slice(FIXTURE).expect("the fixture is JSON");
         value["scanRef"] = json!(PLACEHOLDER);
+        if clients {
+            value["clientId"] = json!(CLIENT_PLACEHOLDER);
+        }
         value["final"] = json!(is_final);
         value["status"]["overall"] = json!(if is_final { "APPROVED" } else { "REVIEWING" });
         // Real deliveries carry signed file URLs; they make the body 4–5 KB.
@@ -57,10 +76,14 @@ impl Bodies {
         value["fileUrls"] = Value::Object(urls);
         let template = serde_json::to_vec_pretty(&value).expect("serialise");
         let offset = find(&template, PLACEHOLDER.as_bytes()).expect("placeholder present");
+        let client_offset = clients.then(|| {
+            find(&template, CLIENT_PLACEHOLDER.as_bytes()).expect("client placeholder present")
+        });
         Self {
             run: run.to_owned(),
             template,
             offset,
+            client_offset,
             next: AtomicU64::new(0),
         }
     }
@@ -83,9 +106,24 @@ impl Bodies {
 
     /// A signed body for `scan_ref`.
     pub(crate) fn signed(&self, scan_ref: String) -> Signed {
+        self.signed_with(scan_ref, |_| {})
+    }
+
+    /// A signed body for `scan_ref` of client `client_id` ([`CLIENT_ID_LEN`] bytes); only for
+    /// [`Bodies::with_clients`].
+    pub(crate) fn signed_for(&self, scan_ref: String, client_id: &str) -> Signed {
+        assert_eq!(client_id.len(), CLIENT_ID_LEN);
+        let at = self.client_offset.expect("bodies made with_clients");
+        self.signed_with(scan_ref, |body| {
+            body[at..at + CLIENT_ID_LEN].copy_from_slice(client_id.as_bytes());
+        })
+    }
+
+    fn signed_with(&self, scan_ref: String, splice: impl FnOnce(&mut [u8])) -> Signed {
         assert_eq!(scan_ref.len(), SCAN_REF_LEN);
         let mut body = self.template.clone();
         body[self.offset..self.offset + SCAN_REF_LEN].copy_from_slice(scan_ref.as_bytes());
+        splice(&mut body);
         let signature = verdict_domain::sign(SECRET.as_bytes(), &body);
         Signed {
             scan_ref,

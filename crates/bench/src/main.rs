@@ -25,7 +25,8 @@ use clap::Parser;
 #[derive(Debug, Parser)]
 #[command(name = "verdict-bench", about)]
 struct Cli {
-    /// `all`, or one scenario: ingest, badsig, latency, getcase, idle, fanout, idle100k, churn.
+    /// `all`, or one scenario: ingest, badsig, latency, getcase, watch, watch100k, churn,
+    /// feedfilter.
     #[arg(default_value = "all")]
     target: String,
 

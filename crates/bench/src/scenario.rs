@@ -10,6 +10,7 @@ use crate::db::{Backend, FreshDb};
 use crate::machine::{Fingerprint, Sampler};
 use crate::report::{Report, Row};
 
+mod feed_filter;
 mod ingest;
 mod latency;
 mod reads;
@@ -49,6 +50,8 @@ pub(crate) struct Budget {
     pub(crate) fleets: Vec<(usize, usize)>,
     pub(crate) big_fleet: (usize, usize),
     pub(crate) churn: Duration,
+    /// Filtered `WatchCases` streams against unfiltered ones.
+    pub(crate) feed: feed_filter::FeedBudget,
 }
 
 impl Budget {
@@ -65,6 +68,13 @@ impl Budget {
                 fleets: vec![(1_000, 10), (10_000, 50), (10_000, 10_000)],
                 big_fleet: (100_000, 200),
                 churn: Duration::from_secs(10),
+                feed: feed_filter::FeedBudget {
+                    streams: 1_000,
+                    clients: 100,
+                    unfiltered: 10,
+                    rate: 200.0,
+                    window: Duration::from_secs(10),
+                },
             },
             Mode::Quick => Self {
                 warmup: Duration::from_millis(300),
@@ -77,6 +87,13 @@ impl Budget {
                 fleets: vec![(1_000, 10), (10_000, 50), (10_000, 10_000)],
                 big_fleet: (100_000, 200),
                 churn: Duration::from_secs(4),
+                feed: feed_filter::FeedBudget {
+                    streams: 1_000,
+                    clients: 100,
+                    unfiltered: 10,
+                    rate: 200.0,
+                    window: Duration::from_secs(3),
+                },
             },
             Mode::Smoke => Self {
                 warmup: Duration::from_millis(100),
@@ -89,6 +106,13 @@ impl Budget {
                 fleets: vec![(100, 4)],
                 big_fleet: (0, 0),
                 churn: Duration::from_secs(1),
+                feed: feed_filter::FeedBudget {
+                    streams: 20,
+                    clients: 10,
+                    unfiltered: 2,
+                    rate: 50.0,
+                    window: Duration::from_secs(1),
+                },
             },
         }
     }
@@ -127,7 +151,7 @@ impl Ctx {
 }
 
 /// Every scenario, in the order `all` runs them.
-const SCENARIOS: [&str; 7] = [
+const SCENARIOS: [&str; 8] = [
     "ingest",
     "badsig",
     "latency",
@@ -135,10 +159,11 @@ const SCENARIOS: [&str; 7] = [
     "watch",
     "watch100k",
     "churn",
+    "feedfilter",
 ];
 
 /// What `--smoke` runs.
-const SMOKE: [&str; 4] = ["ingest", "badsig", "latency", "watch"];
+const SMOKE: [&str; 5] = ["ingest", "badsig", "latency", "watch", "feedfilter"];
 
 async fn run_one(ctx: &Ctx, name: &str) -> anyhow::Result<Vec<Row>> {
     match name {
@@ -149,6 +174,7 @@ async fn run_one(ctx: &Ctx, name: &str) -> anyhow::Result<Vec<Row>> {
         "watch" => watch::fleets(ctx).await,
         "watch100k" => watch::big(ctx).await,
         "churn" => watch::churn(ctx).await,
+        "feedfilter" => feed_filter::feed_filter(ctx).await,
         other => bail!("unknown scenario {other:?}; one of {SCENARIOS:?} or all"),
     }
 }

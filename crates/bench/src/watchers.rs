@@ -67,13 +67,10 @@ impl Fleet {
         timeout: Duration,
         start: Instant,
     ) -> anyhow::Result<Self> {
-        let opened = Arc::new(AtomicUsize::new(0));
-        let all_open = Arc::new(Notify::new());
-        let total = plan.scan_refs.len();
-        let mut tasks = Vec::with_capacity(total);
+        let opening = Opening::new(plan.scan_refs.len());
+        let mut tasks = Vec::with_capacity(plan.scan_refs.len());
         for (i, scan_ref) in plan.scan_refs.into_iter().enumerate() {
             let client = CaseServiceClient::new(channels[i % channels.len()].clone());
-            let (opened, all_open) = (opened.clone(), all_open.clone());
             let slow = plan
                 .slow
                 .and_then(|(every, delay)| (i % every == every - 1).then_some(delay));
@@ -82,23 +79,10 @@ impl Fleet {
                 scan_ref,
                 plan.expect_snapshot,
                 slow,
-                move || {
-                    if opened.fetch_add(1, Ordering::AcqRel) + 1 == total {
-                        all_open.notify_one();
-                    }
-                },
+                opening.opened(),
             )));
         }
-        if total > 0 {
-            tokio::time::timeout(timeout, all_open.notified())
-                .await
-                .map_err(|_| {
-                    anyhow::anyhow!(
-                        "only {} of {total} streams opened within {timeout:?}",
-                        opened.load(Ordering::Acquire)
-                    )
-                })?;
-        }
+        opening.wait(timeout).await?;
         Ok(Self {
             tasks,
             _channels: channels,
@@ -128,6 +112,51 @@ impl Fleet {
             }
         }
         seen
+    }
+}
+
+/// Counts streams as they open, so a fleet can wait until all of them are.
+#[derive(Debug)]
+pub(crate) struct Opening {
+    opened: Arc<AtomicUsize>,
+    all_open: Arc<Notify>,
+    total: usize,
+}
+
+impl Opening {
+    /// For `total` streams.
+    pub(crate) fn new(total: usize) -> Self {
+        Self {
+            opened: Arc::default(),
+            all_open: Arc::default(),
+            total,
+        }
+    }
+
+    /// What one stream calls once it is open (or failed to open).
+    pub(crate) fn opened(&self) -> impl FnOnce() + Send + 'static {
+        let (opened, all_open, total) = (self.opened.clone(), self.all_open.clone(), self.total);
+        move || {
+            if opened.fetch_add(1, Ordering::AcqRel) + 1 == total {
+                all_open.notify_one();
+            }
+        }
+    }
+
+    /// Returns once every stream is open; fails after `timeout`.
+    pub(crate) async fn wait(&self, timeout: Duration) -> anyhow::Result<()> {
+        if self.total == 0 {
+            return Ok(());
+        }
+        tokio::time::timeout(timeout, self.all_open.notified())
+            .await
+            .map_err(|_| {
+                anyhow::anyhow!(
+                    "only {} of {} streams opened within {timeout:?}",
+                    self.opened.load(Ordering::Acquire),
+                    self.total
+                )
+            })
     }
 }
 

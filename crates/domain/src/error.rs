@@ -16,6 +16,10 @@ pub enum Error {
     /// The thing asked for does not exist (or no longer: a quarantine item already released).
     #[error("{0}")]
     NotFound(String),
+    /// The caller's position is outside what this service has (a cursor past the feed's head,
+    /// e.g. after a database restore); the message says what to do instead.
+    #[error("{0}")]
+    OutOfRange(String),
     /// Anything else: a bug or corrupt data. Logged with its cause, shown opaque.
     #[error("internal error")]
     Internal(#[source] BoxError),
@@ -28,6 +32,7 @@ impl Error {
             Self::Unavailable(_) => ErrorKind::Unavailable,
             Self::InvalidArgument(_) => ErrorKind::InvalidArgument,
             Self::NotFound(_) => ErrorKind::NotFound,
+            Self::OutOfRange(_) => ErrorKind::OutOfRange,
             Self::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -40,6 +45,8 @@ pub enum ErrorKind {
     InvalidArgument,
     /// The thing asked for does not exist.
     NotFound,
+    /// A well-formed position past what exists (a cursor ahead of the feed): start over.
+    OutOfRange,
     /// The webhook signature, or the gRPC caller's credential, was missing or wrong.
     Unauthenticated,
     /// The caller is known but lacks the scope (or the source address) the request needs.
@@ -59,6 +66,7 @@ impl ErrorKind {
         match self {
             Self::InvalidArgument => (400, 3),
             Self::NotFound => (404, 5),
+            Self::OutOfRange => (400, 11),
             Self::Unauthenticated => (401, 16),
             Self::PermissionDenied => (403, 7),
             // 429 as google.rpc.Code maps it; a server that is simply overloaded answers
@@ -89,6 +97,7 @@ mod tests {
         let table = [
             (ErrorKind::InvalidArgument, 400, 3),
             (ErrorKind::NotFound, 404, 5),
+            (ErrorKind::OutOfRange, 400, 11),
             (ErrorKind::Unauthenticated, 401, 16),
             (ErrorKind::PermissionDenied, 403, 7),
             (ErrorKind::ResourceExhausted, 429, 8),
@@ -111,6 +120,10 @@ mod tests {
         assert_eq!(
             Error::InvalidArgument("bad cursor".into()).kind(),
             ErrorKind::InvalidArgument
+        );
+        assert_eq!(
+            Error::OutOfRange("cursor ahead of the feed".into()).kind(),
+            ErrorKind::OutOfRange
         );
         assert_eq!(Error::Internal(cause()).kind(), ErrorKind::Internal);
         assert_eq!(

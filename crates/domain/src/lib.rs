@@ -8,7 +8,9 @@ pub mod case;
 pub mod cursor;
 pub mod error;
 pub mod event;
+pub mod feed_filter;
 pub mod fingerprint;
+pub mod key;
 pub mod machine;
 pub mod payload;
 pub mod ports;
@@ -20,11 +22,12 @@ pub use case::{Case, CaseEvent, Decision, Outcome, Person};
 pub use cursor::Cursor;
 pub use error::{Error, ErrorKind};
 pub use event::EventType;
+pub use feed_filter::FeedFilter;
 pub use fingerprint::Fingerprint;
 pub use machine::{Prior, Transition, apply};
 pub use payload::Payload;
 pub use ports::{
-    CasePage, CaseQuery, CaseStore, ChangeBus, FeedChange, NewDelivery, NewQuarantine,
+    CasePage, CaseQuery, CaseStore, ChangeBus, FeedChange, FeedQuery, NewDelivery, NewQuarantine,
     Notification, QuarantineItem, Recorded,
 };
 pub use quarantine::QuarantineReason;

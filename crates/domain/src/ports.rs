@@ -8,7 +8,8 @@ use bytes::Bytes;
 use chrono::{DateTime, Utc};
 
 use crate::{
-    Case, CaseEvent, Cursor, Decision, Error, EventType, Outcome, Payload, QuarantineReason,
+    Case, CaseEvent, Cursor, Decision, Error, EventType, FeedFilter, Outcome, Payload,
+    QuarantineReason,
 };
 
 /// A verified, parsed delivery ready to be recorded.
@@ -142,6 +143,33 @@ pub struct CasePage {
     pub next: Option<Cursor>,
 }
 
+/// Which changes [`CaseStore::changes_after`] reads: a range of the feed and a filter, in one
+/// value so that new filters never change the port's signature.
+#[derive(Debug, Clone, Default)]
+pub struct FeedQuery {
+    /// Only changes after this position.
+    pub after: Cursor,
+    /// Only changes at or before this position; `None` reads up to the newest.
+    pub until: Option<Cursor>,
+    /// At most this many changes.
+    pub limit: u32,
+    /// Only changes whose snapshot matches.
+    pub filter: FeedFilter,
+    /// Attach each case's person (as it is now: it may have been purged since the change).
+    pub with_person: bool,
+}
+
+impl FeedQuery {
+    /// Up to `limit` changes after `after`, unfiltered, without persons.
+    pub fn after(after: Cursor, limit: u32) -> Self {
+        Self {
+            after,
+            limit,
+            ..Self::default()
+        }
+    }
+}
+
 /// One applied change in the commit-ordered feed.
 #[derive(Debug, Clone)]
 pub struct FeedChange {
@@ -186,14 +214,11 @@ pub trait CaseStore: Send + Sync + fmt::Debug + 'static {
     /// periodic re-read that catches notifications Redis dropped.
     async fn revisions(&self, scan_refs: &[String]) -> Result<Vec<(String, u64)>, Error>;
 
-    /// Applied changes after `after`, in commit order, at most `limit`.
-    async fn changes_after(
-        &self,
-        after: Cursor,
-        limit: u32,
-        final_only: bool,
-        with_person: bool,
-    ) -> Result<Vec<FeedChange>, Error>;
+    /// The applied changes in `(query.after, query.until]` that match `query.filter`, in commit
+    /// order, at most `query.limit`. Fewer than `limit` means that no other change in the range
+    /// matched when the read ran; positions are handed out in commit order, so a later read can
+    /// only find changes above every position committed at that time.
+    async fn changes_after(&self, query: &FeedQuery) -> Result<Vec<FeedChange>, Error>;
 
     /// The newest feed position (the start when the feed is empty).
     async fn feed_head(&self) -> Result<Cursor, Error>;

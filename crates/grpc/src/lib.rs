@@ -14,6 +14,7 @@ mod auth;
 pub mod convert;
 mod deliver;
 mod error;
+mod feed_tail;
 mod health;
 mod server;
 mod service;

@@ -44,6 +44,9 @@ pub struct GrpcOptions {
     /// A stream older than this (less up to a tenth, at random) ends UNAVAILABLE so its client
     /// resumes, perhaps on another replica: long-lived streams rebalance after a scale-out.
     pub stream_max_age: Duration,
+    /// How many recent feed changes the process keeps for its `WatchCases` streams (at least
+    /// 1). A stream further behind reads the database until it is back in this window.
+    pub feed_window: usize,
 }
 
 impl GrpcOptions {
@@ -54,6 +57,7 @@ impl GrpcOptions {
             heartbeat_interval: self.heartbeat_interval.max(FLOOR),
             poll_interval: self.poll_interval.max(FLOOR),
             health_check_interval: self.health_check_interval.max(FLOOR),
+            feed_window: self.feed_window.max(1),
             keepalive_interval: self.keepalive_interval.max(FLOOR),
             keepalive_timeout: self.keepalive_timeout.max(FLOOR),
             stream_max_age: self.stream_max_age.max(FLOOR),
@@ -82,6 +86,8 @@ impl Default for GrpcOptions {
             keepalive_interval: Duration::from_secs(60),
             keepalive_timeout: Duration::from_secs(20),
             stream_max_age: Duration::from_secs(3600),
+            // About 8 MB of changes: 40 s of a 200 changes/s feed to reconnect into.
+            feed_window: 8192,
         }
     }
 }

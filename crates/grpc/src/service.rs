@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use tokio_util::task::AbortOnDropHandle;
 use tonic::{Request, Response, Status};
 use verdict_bus::Hub;
 use verdict_domain::CaseStore;
@@ -11,6 +12,7 @@ use verdict_proto::verdict::v1::{self as pb, case_service_server::CaseService};
 use crate::{
     GrpcOptions,
     auth::{Caller, Scope},
+    feed_tail::FeedTail,
     shared_read::SharedReads,
     status,
     stream::{Pace, ResponseStream, StreamLimits},
@@ -27,6 +29,10 @@ pub(crate) struct CaseApi {
     store: Arc<dyn CaseStore>,
     /// The `WatchCase` reads, shared between the streams of one case.
     reads: Arc<SharedReads>,
+    /// The feed's recent changes, read once for every `WatchCases` stream.
+    tail: Arc<FeedTail>,
+    /// The tail's reader; it stops with the streams, or when the service is dropped.
+    _tail_reader: AbortOnDropHandle<()>,
     hub: Arc<Hub>,
     options: GrpcOptions,
     /// Admits streams and ends them (at shutdown, at their maximum age).
@@ -41,8 +47,17 @@ impl CaseApi {
         options: GrpcOptions,
         streams: StreamLimits,
     ) -> Self {
+        let tail = FeedTail::new(
+            Arc::clone(&store),
+            Arc::clone(&hub),
+            options.poll_interval,
+            options.feed_window,
+        );
+        let reader = tokio::spawn(Arc::clone(&tail).run(streams.shutdown().clone()));
         Self {
             reads: SharedReads::new(Arc::clone(&store)),
+            tail,
+            _tail_reader: AbortOnDropHandle::new(reader),
             store,
             hub,
             options,
@@ -91,6 +106,7 @@ impl CaseService for CaseApi {
         request: Request<pb::WatchCasesRequest>,
     ) -> Result<Response<Self::WatchCasesStream>, Status> {
         watch_cases::watch_cases(self, Caller::of(&request)?, request.into_inner())
+            .await
             .map(Response::new)
     }
 }
@@ -101,33 +117,13 @@ fn view(raw: i32) -> Result<pb::CaseView, Status> {
     pb::CaseView::try_from(raw).map_err(|_| status::invalid_argument(format!("unknown view {raw}")))
 }
 
-/// The longest `scan_ref` or `client_id` accepted: iDenfy's ids are far shorter, and a bound
-/// keeps arbitrary bytes out of queries, spans and the hub's map.
-pub(crate) const MAX_KEY_BYTES: usize = 128;
-
 /// `include_history` returns at most this many deliveries, the newest.
 pub(crate) const MAX_HISTORY: u32 = 1000;
 
-/// The one check of a `scan_ref` or `client_id` in any request: present, at most
-/// [`MAX_KEY_BYTES`], and free of NUL (which PostgreSQL cannot store or compare). The message
-/// names the field, never the value (a client id may be personal).
+/// The one check of a `scan_ref` or `client_id` in any request: the domain's
+/// [`check_key`](verdict_domain::key::check_key), as a status.
 pub(crate) fn check_key(field: &str, value: &str) -> Result<(), Status> {
-    if value.is_empty() {
-        return Err(status::invalid_argument(format!(
-            "{field} must not be empty"
-        )));
-    }
-    if value.len() > MAX_KEY_BYTES {
-        return Err(status::invalid_argument(format!(
-            "{field} is longer than {MAX_KEY_BYTES} bytes"
-        )));
-    }
-    if value.contains('\0') {
-        return Err(status::invalid_argument(format!(
-            "{field} contains a NUL byte"
-        )));
-    }
-    Ok(())
+    verdict_domain::key::check_key(field, value).map_err(status::from_domain)
 }
 
 /// The scopes a call needs: `cases:read` for any `CaseService` call, `pii:read` as well for
@@ -147,23 +143,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn keys_are_refused_when_empty_too_long_or_holding_nul() {
+    fn a_refused_key_is_invalid_argument_naming_the_field() {
         assert!(check_key("scan_ref", "scan-1").is_ok());
-        assert!(check_key("scan_ref", &"x".repeat(MAX_KEY_BYTES)).is_ok());
-        for (value, says) in [
-            (String::new(), "scan_ref must not be empty"),
-            (
-                "x".repeat(MAX_KEY_BYTES + 1),
-                "scan_ref is longer than 128 bytes",
-            ),
-            ("scan\0ref".to_owned(), "scan_ref contains a NUL byte"),
-        ] {
-            let status = check_key("scan_ref", &value).unwrap_err();
-            assert_eq!(status.code(), Code::InvalidArgument);
-            assert_eq!(status.message(), says);
-        }
-        // Bytes, not characters: 43 three-byte characters are 129 bytes.
-        assert!(check_key("client_id", &"€".repeat(43)).is_err());
+        let status = check_key("scan_ref", "scan\0ref").unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert_eq!(status.message(), "scan_ref contains a NUL byte");
     }
 
     #[test]

@@ -32,7 +32,9 @@ pub(crate) fn shutting_down() -> Status {
 /// caller with the kind's code and a message that reveals nothing internal.
 pub(crate) fn from_domain(e: Error) -> Status {
     let message = match &e {
-        Error::InvalidArgument(message) | Error::NotFound(message) => message.clone(),
+        Error::InvalidArgument(message) | Error::NotFound(message) | Error::OutOfRange(message) => {
+            message.clone()
+        }
         Error::Unavailable(_) => {
             warn!(error = ?e, "storage unavailable");
             e.to_string()
@@ -52,17 +54,24 @@ pub(crate) fn stream_interrupted(e: Error) -> Status {
     match e.kind() {
         ErrorKind::InvalidArgument
         | ErrorKind::NotFound
+        | ErrorKind::OutOfRange
         | ErrorKind::Unauthenticated
         | ErrorKind::PermissionDenied
         | ErrorKind::ResourceExhausted => from_domain(e),
         ErrorKind::Unavailable | ErrorKind::Internal => {
             let _logged = from_domain(e);
-            status(
-                ErrorKind::Unavailable,
-                "stream interrupted, resume from the last item received",
-            )
+            interrupted()
         }
     }
+}
+
+/// What a stream ends with when something behind it failed (the cause is logged where it
+/// happened): resume from the last item received, here or on another replica.
+pub(crate) fn interrupted() -> Status {
+    status(
+        ErrorKind::Unavailable,
+        "stream interrupted, resume from the last item received",
+    )
 }
 
 #[cfg(test)]
@@ -80,6 +89,7 @@ mod tests {
         let table = [
             (ErrorKind::InvalidArgument, Code::InvalidArgument),
             (ErrorKind::NotFound, Code::NotFound),
+            (ErrorKind::OutOfRange, Code::OutOfRange),
             (ErrorKind::Unauthenticated, Code::Unauthenticated),
             (ErrorKind::PermissionDenied, Code::PermissionDenied),
             (ErrorKind::ResourceExhausted, Code::ResourceExhausted),
@@ -96,6 +106,15 @@ mod tests {
         let s = from_domain(Error::InvalidArgument("malformed cursor \"x\"".into()));
         assert_eq!(s.code(), Code::InvalidArgument);
         assert_eq!(s.message(), "malformed cursor \"x\"");
+    }
+
+    #[test]
+    fn out_of_range_keeps_its_message() {
+        let s = from_domain(Error::OutOfRange(
+            "cursor v1.9 is ahead of the feed head".into(),
+        ));
+        assert_eq!(s.code(), Code::OutOfRange);
+        assert_eq!(s.message(), "cursor v1.9 is ahead of the feed head");
     }
 
     #[test]

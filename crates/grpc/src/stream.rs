@@ -17,7 +17,7 @@ use tokio::{
 use tokio_util::{sync::CancellationToken, task::AbortOnDropHandle};
 use tonic::Status;
 use tracing::{Instrument, Span, error};
-use verdict_domain::ErrorKind;
+use verdict_domain::{Cursor, ErrorKind};
 use verdict_proto::verdict::v1 as pb;
 use verdict_telemetry::metrics::metrics;
 
@@ -51,6 +51,11 @@ impl StreamLimits {
             max_age,
             shutdown,
         }
+    }
+
+    /// The token that ends every stream at shutdown, for work that lives as long as they do.
+    pub(crate) fn shutdown(&self) -> &CancellationToken {
+        &self.shutdown
     }
 
     /// Admits one more stream, or answers RESOURCE_EXHAUSTED before the stream starts. The
@@ -245,6 +250,12 @@ impl Pace {
         self.next_heartbeat = Instant::now() + self.heartbeat_every;
     }
 
+    /// Something is worth sending by `deadline` even if the stream is not idle: the next
+    /// heartbeat comes no later.
+    pub(crate) fn heartbeat_by(&mut self, deadline: Instant) {
+        self.next_heartbeat = self.next_heartbeat.min(deadline);
+    }
+
     /// The database was just read: the safety net can wait.
     pub(crate) fn read(&mut self) {
         self.next_poll = Instant::now() + self.poll_every;
@@ -266,5 +277,14 @@ impl Pace {
 pub(crate) fn heartbeat() -> pb::Heartbeat {
     pb::Heartbeat {
         at: Some(convert::timestamp(Utc::now())),
+        cursor: String::new(),
+    }
+}
+
+/// A heartbeat stamped now that carries a `WatchCases` bookmark: the position examined so far.
+pub(crate) fn bookmark(examined: Cursor) -> pb::Heartbeat {
+    pb::Heartbeat {
+        cursor: examined.encode(),
+        ..heartbeat()
     }
 }

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::TimeZone;
 use verdict_domain::{
     Case, CaseEvent, CasePage, CaseQuery, Cursor, Decision, Error as DomainError, FeedChange,
-    SignatureVerifier, UnverifiedWebhook,
+    FeedQuery, SignatureVerifier, UnverifiedWebhook,
 };
 
 use super::*;
@@ -52,13 +52,7 @@ impl CaseStore for Recording {
     async fn revisions(&self, _: &[String]) -> Result<Vec<(String, u64)>, DomainError> {
         unreachable!("ingest never reads")
     }
-    async fn changes_after(
-        &self,
-        _: Cursor,
-        _: u32,
-        _: bool,
-        _: bool,
-    ) -> Result<Vec<FeedChange>, DomainError> {
+    async fn changes_after(&self, _: &FeedQuery) -> Result<Vec<FeedChange>, DomainError> {
         unreachable!("ingest never reads")
     }
     async fn feed_head(&self) -> Result<Cursor, DomainError> {

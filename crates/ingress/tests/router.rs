@@ -13,8 +13,8 @@ use http::{Request, StatusCode, header};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use verdict_domain::{
-    CaseEvent, CasePage, CaseQuery, CaseStore, ChangeBus, Cursor, Error, FeedChange, NewDelivery,
-    NewQuarantine, Notification, QuarantineItem, Recorded, SignatureVerifier, sign,
+    CaseEvent, CasePage, CaseQuery, CaseStore, ChangeBus, Cursor, Error, FeedChange, FeedQuery,
+    NewDelivery, NewQuarantine, Notification, QuarantineItem, Recorded, SignatureVerifier, sign,
 };
 use verdict_ingress::{IngressState, router};
 
@@ -59,13 +59,7 @@ macro_rules! case_store {
             async fn revisions(&self, _: &[String]) -> Result<Vec<(String, u64)>, Error> {
                 $body
             }
-            async fn changes_after(
-                &self,
-                _: Cursor,
-                _: u32,
-                _: bool,
-                _: bool,
-            ) -> Result<Vec<FeedChange>, Error> {
+            async fn changes_after(&self, _: &FeedQuery) -> Result<Vec<FeedChange>, Error> {
                 $body
             }
             async fn feed_head(&self) -> Result<Cursor, Error> {

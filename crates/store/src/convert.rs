@@ -149,6 +149,8 @@ pub(crate) fn change_to_row(
         scan_ref: Set(case.scan_ref.clone()),
         revision: Set(to_i64(case.revision, "case revision")?),
         is_final: Set(case.is_final),
+        client_id: Set(Some(case.client_id.clone())),
+        decision: Set(Some(case.decision.as_str().to_owned())),
         snapshot: Set(snapshot),
         traceparent: Set(traceparent),
         committed_at: Set(committed_at),

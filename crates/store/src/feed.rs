@@ -1,13 +1,11 @@
 //! The change feed behind WatchCases: positions come from `feed_counter`, taken last in the
 //! writing transaction so they are commit-ordered (see `record`).
 
-use std::collections::HashMap;
-
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Statement,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Select, Statement,
 };
-use verdict_domain::{Cursor, FeedChange};
+use verdict_domain::{Cursor, FeedChange, FeedFilter, FeedQuery};
 
 use crate::entity::{case_change, feed_counter};
 use crate::{Error, convert, read};
@@ -28,35 +26,91 @@ pub(crate) async fn next_position(txn: &DatabaseTransaction) -> Result<i64, Erro
     Ok(row.try_get::<i64>("", "value")?)
 }
 
-/// Applied changes after `after`, oldest first.
+/// The changes of `query`, oldest first.
+///
+/// The filter runs in SQL on the columns copied from the snapshot, and again on the decoded
+/// snapshot, which is the authority: rows an older release wrote without those columns pass the
+/// SQL filter and are decided there. When that drops rows from a full page, the next page is
+/// read, so that a short answer still means "nothing more matches" (the port's contract).
 pub(crate) async fn changes_after(
     db: &DatabaseConnection,
-    after: Cursor,
-    limit: u32,
-    final_only: bool,
-    with_person: bool,
+    query: &FeedQuery,
 ) -> Result<Vec<FeedChange>, Error> {
-    let mut query = case_change::Entity::find()
-        .filter(case_change::Column::Position.gt(convert::position(after)))
-        .order_by_asc(case_change::Column::Position)
-        .limit(u64::from(limit));
-    if final_only {
-        query = query.filter(case_change::Column::IsFinal.eq(true));
+    let limit = query.limit.max(1) as usize;
+    let mut after = query.after;
+    let mut changes = Vec::new();
+    loop {
+        let rows = select(query, after, limit).all(db).await?;
+        let full = rows.len() == limit;
+        if let Some(last) = rows.last() {
+            after = Cursor(convert::to_u64(last.position, "case_changes.position")?);
+        }
+        for row in rows {
+            let change = convert::change_from_row(row, None)?;
+            if query.filter.matches(&change.case) {
+                changes.push(change);
+            }
+        }
+        if !full || changes.len() >= limit {
+            break;
+        }
     }
-    let rows = query.all(db).await?;
-    let persons = if with_person {
-        let scan_refs: Vec<String> = rows.iter().map(|r| r.scan_ref.clone()).collect();
-        read::persons(db, &scan_refs).await?
-    } else {
-        HashMap::new()
-    };
-    rows.into_iter()
-        .map(|row| {
+    changes.truncate(limit);
+    if query.with_person {
+        let scan_refs: Vec<String> = changes.iter().map(|c| c.case.scan_ref.clone()).collect();
+        let persons = read::persons(db, &scan_refs).await?;
+        for change in &mut changes {
             // The person as it is now (it may have been purged), not as of the change.
-            let person = persons.get(&row.scan_ref).cloned();
-            convert::change_from_row(row, person)
-        })
-        .collect()
+            change.case.person = persons.get(&change.case.scan_ref).cloned();
+        }
+    }
+    Ok(changes)
+}
+
+/// One page of feed rows in `(after, query.until]` that may match the filter.
+fn select(query: &FeedQuery, after: Cursor, limit: usize) -> Select<case_change::Entity> {
+    let mut select = case_change::Entity::find()
+        .filter(case_change::Column::Position.gt(convert::position(after)))
+        .filter(sql_filter(&query.filter))
+        .order_by_asc(case_change::Column::Position)
+        .limit(limit as u64);
+    if let Some(until) = query.until {
+        select = select.filter(case_change::Column::Position.lte(convert::position(until)));
+    }
+    select
+}
+
+/// The filter as SQL: a superset of what matches (NULL columns pass, see [`changes_after`]).
+fn sql_filter(filter: &FeedFilter) -> Condition {
+    let mut condition = Condition::all();
+    if filter.final_only() {
+        condition = condition.add(case_change::Column::IsFinal.eq(true));
+    }
+    if !filter.scan_refs().is_empty() {
+        condition = condition
+            .add(case_change::Column::ScanRef.is_in(filter.scan_refs().iter().map(String::as_str)));
+    }
+    if !filter.client_ids().is_empty() {
+        condition = condition.add(
+            Condition::any()
+                .add(
+                    case_change::Column::ClientId
+                        .is_in(filter.client_ids().iter().map(String::as_str)),
+                )
+                .add(case_change::Column::ClientId.is_null()),
+        );
+    }
+    if !filter.decisions().is_empty() {
+        condition = condition.add(
+            Condition::any()
+                .add(
+                    case_change::Column::Decision
+                        .is_in(filter.decisions().iter().map(|d| d.as_str())),
+                )
+                .add(case_change::Column::Decision.is_null()),
+        );
+    }
+    condition
 }
 
 /// The last assigned feed position, `Cursor::START` on an empty feed.

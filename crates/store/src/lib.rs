@@ -8,7 +8,7 @@
 use async_trait::async_trait;
 use sea_orm::DatabaseConnection;
 use verdict_domain::{
-    Case, CaseEvent, CasePage, CaseQuery, CaseStore, Cursor, FeedChange, NewDelivery,
+    Case, CaseEvent, CasePage, CaseQuery, CaseStore, Cursor, FeedChange, FeedQuery, NewDelivery,
     NewQuarantine, QuarantineItem, Recorded,
 };
 
@@ -106,12 +106,9 @@ impl CaseStore for SeaStore {
 
     async fn changes_after(
         &self,
-        after: Cursor,
-        limit: u32,
-        final_only: bool,
-        with_person: bool,
+        query: &FeedQuery,
     ) -> Result<Vec<FeedChange>, verdict_domain::Error> {
-        Ok(feed::changes_after(&self.db, after, limit, final_only, with_person).await?)
+        Ok(feed::changes_after(&self.db, query).await?)
     }
 
     async fn feed_head(&self) -> Result<Cursor, verdict_domain::Error> {

@@ -92,6 +92,7 @@ mod tests {
         m.grpc_call("kyc.v1.CaseService/GetCase", "NOT_FOUND", 0.003);
         m.watch_streams(1, "case");
         m.watched_cases(2);
+        m.watch_feed_lag(7);
         m.delivery_latency(0.004);
         m.notification("published");
         m.resync(3);
@@ -102,6 +103,7 @@ mod tests {
             "rpc_server_call_duration_seconds_count{",
             "verdict_watch_streams{",
             "verdict_watch_cases ",
+            "verdict_watch_feed_lag ",
             "verdict_watch_delivery_duration_seconds_sum ",
             "verdict_notifications_total{",
             "verdict_resyncs_total ",

@@ -34,11 +34,20 @@ impl TestApp {
         cursor: &str,
         final_only: bool,
     ) -> Streaming<WatchCasesResponse> {
-        let request = WatchCasesRequest {
+        self.watch_cases_with(WatchCasesRequest {
             cursor: cursor.to_owned(),
             final_only,
             view: CaseView::Basic.into(),
-        };
+            ..WatchCasesRequest::default()
+        })
+        .await
+    }
+
+    /// Opens a `WatchCases` stream with any request (filters, `from_now`) on a fresh connection.
+    pub async fn watch_cases_with(
+        &self,
+        request: WatchCasesRequest,
+    ) -> Streaming<WatchCasesResponse> {
         within("WatchCases", self.grpc().await.watch_cases(request))
             .await
             .expect("WatchCases opens")
@@ -72,5 +81,32 @@ pub async fn next_change(stream: &mut Streaming<WatchCasesResponse>) -> CaseChan
             Some(watch_cases_response::Event::Heartbeat(_)) => continue,
             None => panic!("empty WatchCases message"),
         }
+    }
+}
+
+/// What a `WatchCases` stream says: a change, or a heartbeat's bookmark.
+#[derive(Debug, Clone, PartialEq)]
+pub enum FeedEvent {
+    Change(Box<CaseChange>),
+    /// The cursor a heartbeat carried: everything up to it has been examined.
+    Bookmark(String),
+}
+
+/// The next change or bookmark on a `WatchCases` stream.
+pub async fn next_feed_event(stream: &mut Streaming<WatchCasesResponse>) -> FeedEvent {
+    let message = within("the next WatchCases message", stream.message())
+        .await
+        .expect("the stream does not fail")
+        .expect("WatchCases does not end by itself");
+    match message.event {
+        Some(watch_cases_response::Event::Change(change)) => FeedEvent::Change(Box::new(change)),
+        Some(watch_cases_response::Event::Heartbeat(heartbeat)) => {
+            assert!(
+                !heartbeat.cursor.is_empty(),
+                "every WatchCases heartbeat carries a bookmark"
+            );
+            FeedEvent::Bookmark(heartbeat.cursor)
+        }
+        None => panic!("empty WatchCases message"),
     }
 }

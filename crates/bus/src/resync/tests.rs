@@ -4,8 +4,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use verdict_domain::{
-    Case, CaseEvent, CasePage, CaseQuery, Cursor, Error, FeedChange, NewDelivery, NewQuarantine,
-    Notification, QuarantineItem, Recorded,
+    Case, CaseEvent, CasePage, CaseQuery, Cursor, Error, FeedChange, FeedQuery, NewDelivery,
+    NewQuarantine, Notification, QuarantineItem, Recorded,
 };
 
 use super::*;
@@ -64,13 +64,7 @@ impl CaseStore for FakeStore {
     async fn list_cases(&self, _: &CaseQuery) -> Result<CasePage, Error> {
         unreachable!("the resync reads revisions only")
     }
-    async fn changes_after(
-        &self,
-        _: Cursor,
-        _: u32,
-        _: bool,
-        _: bool,
-    ) -> Result<Vec<FeedChange>, Error> {
+    async fn changes_after(&self, _: &FeedQuery) -> Result<Vec<FeedChange>, Error> {
         unreachable!("the resync reads the head only")
     }
     async fn quarantined(&self, _: u32) -> Result<Vec<QuarantineItem>, Error> {

@@ -16,6 +16,7 @@ use super::*;
 
 mod audit;
 mod fake_store;
+mod feed;
 mod lifecycle;
 mod limits;
 mod streams;

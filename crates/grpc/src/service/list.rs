@@ -17,6 +17,11 @@ const MAX_PAGE_SIZE: u32 = 500;
 
 /// One page. The page token is the opaque feed position the store says the next page starts
 /// before ([`CaseQuery::before`]); the filters must stay the same across pages.
+///
+/// The first page also carries a `watch_cursor`: the feed's head, read *before* the page. Every
+/// change after it is either already reflected in the page or comes on a `WatchCases` stream
+/// started there, so list-then-watch misses nothing; a change in both is seen twice, and the
+/// client keeps the higher revision.
 #[tracing::instrument(name = "list_cases", skip_all, fields(page_size = req.page_size))]
 pub(super) async fn list_cases(
     api: &CaseApi,
@@ -32,6 +37,10 @@ pub(super) async fn list_cases(
     let decision = pb::Decision::try_from(req.decision)
         .map_err(|_| status::invalid_argument(format!("unknown decision {}", req.decision)))?;
     let before = page_token(&req.page_token)?;
+    let watch_cursor = match before {
+        None => Some(api.store.feed_head().await.map_err(status::from_domain)?),
+        Some(_) => None,
+    };
     let query = CaseQuery {
         client_id: (!req.client_id.is_empty()).then_some(req.client_id),
         decision: convert::decision_from_proto(decision),
@@ -55,6 +64,7 @@ pub(super) async fn list_cases(
             .map(|case| convert::case_to_proto(case, view))
             .collect(),
         next_page_token: page.next.map(Cursor::encode).unwrap_or_default(),
+        watch_cursor: watch_cursor.map(Cursor::encode).unwrap_or_default(),
     })
 }
 

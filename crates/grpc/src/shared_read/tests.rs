@@ -7,8 +7,8 @@ use std::{
 use async_trait::async_trait;
 use chrono::Utc;
 use verdict_domain::{
-    CaseEvent, CasePage, CaseQuery, Cursor, Decision, FeedChange, NewDelivery, NewQuarantine,
-    QuarantineItem, Recorded,
+    CaseEvent, CasePage, CaseQuery, Cursor, Decision, FeedChange, FeedQuery, NewDelivery,
+    NewQuarantine, QuarantineItem, Recorded,
 };
 
 use super::*;
@@ -75,13 +75,7 @@ impl CaseStore for CountingStore {
     async fn revisions(&self, _: &[String]) -> Result<Vec<(String, u64)>, Error> {
         unimplemented!("not used by shared reads")
     }
-    async fn changes_after(
-        &self,
-        _: Cursor,
-        _: u32,
-        _: bool,
-        _: bool,
-    ) -> Result<Vec<FeedChange>, Error> {
+    async fn changes_after(&self, _: &FeedQuery) -> Result<Vec<FeedChange>, Error> {
         unimplemented!("not used by shared reads")
     }
     async fn feed_head(&self) -> Result<Cursor, Error> {

@@ -12,6 +12,13 @@ pub struct Model {
     pub scan_ref: String,
     pub revision: i64,
     pub is_final: bool,
+    /// The case's client as of this change; NULL only in rows written by a release before
+    /// the feed filters (read the snapshot then).
+    #[sea_orm(column_type = "Text", nullable)]
+    pub client_id: Option<String>,
+    /// `Decision::as_str` as of this change; NULL like `client_id`.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub decision: Option<String>,
     /// JSON of the domain `Case` as of this change, without the person.
     #[sea_orm(column_type = "Text")]
     pub snapshot: String,

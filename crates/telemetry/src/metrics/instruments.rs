@@ -1,7 +1,7 @@
 //! The instruments and the one place their names, units and labels are spelled.
 
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::{Counter, Histogram, Meter, UpDownCounter};
+use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter, UpDownCounter};
 use opentelemetry_semantic_conventions::{attribute as semconv, metric as semconv_metric};
 
 /// Bucket bounds (seconds) semconv recommends for `http.server.request.duration`.
@@ -32,6 +32,7 @@ pub struct Metrics {
     rpc_duration: Histogram<f64>,
     watch_streams: UpDownCounter<i64>,
     watched_cases: UpDownCounter<i64>,
+    feed_lag: Gauge<u64>,
     delivery_duration: Histogram<f64>,
     notifications: Counter<u64>,
     resyncs: Counter<u64>,
@@ -73,6 +74,13 @@ impl Metrics {
                 .i64_up_down_counter("verdict.watch.cases")
                 .with_unit("{case}")
                 .with_description("Distinct cases with at least one watcher in this process")
+                .build(),
+            feed_lag: meter
+                .u64_gauge("verdict.watch.feed_lag")
+                .with_unit("{change}")
+                .with_description(
+                    "Feed positions between the head and the slowest WatchCases stream",
+                )
                 .build(),
             delivery_duration: meter
                 .f64_histogram("verdict.watch.delivery.duration")
@@ -177,6 +185,12 @@ impl Metrics {
     /// A case gained its first watcher (`+1`) or lost its last (`-1`): `verdict.watch.cases`.
     pub fn watched_cases(&self, delta: i64) {
         self.watched_cases.add(delta, &[]);
+    }
+
+    /// How far the slowest `WatchCases` stream of this process is behind the feed's head, in
+    /// positions (0 without streams): `verdict.watch.feed_lag`.
+    pub fn watch_feed_lag(&self, positions: u64) {
+        self.feed_lag.record(positions, &[]);
     }
 
     /// A change reached a watcher `seconds` after its commit: `verdict.watch.delivery.duration`.

@@ -6,20 +6,24 @@ use std::{
     io,
     sync::{
         Mutex,
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
     },
 };
 
 use async_trait::async_trait;
 use verdict_domain::{
-    Case, CaseEvent, CasePage, CaseQuery, CaseStore, Cursor, Error, FeedChange, NewDelivery,
-    NewQuarantine, Notification, QuarantineItem, Recorded,
+    Case, CaseEvent, CasePage, CaseQuery, CaseStore, Cursor, Error, FeedChange, FeedQuery,
+    NewDelivery, NewQuarantine, Notification, QuarantineItem, Recorded,
 };
 
 #[derive(Debug, Default)]
 pub(super) struct FakeStore {
     inner: Mutex<Inner>,
     down: AtomicBool,
+    /// `changes_after` calls, to prove streams share the feed's reads.
+    feed_reads: AtomicUsize,
+    /// Those of them bounded above: streams reading what the shared window no longer holds.
+    catch_up_reads: AtomicUsize,
 }
 
 #[derive(Debug, Default)]
@@ -56,6 +60,22 @@ impl FakeStore {
             .entry(scan_ref.to_owned())
             .or_default()
             .push(event);
+    }
+
+    /// Replaces the feed with its first `keep` changes, as a restore from an older backup does.
+    pub(super) fn rewind(&self, keep: usize) {
+        let mut inner = self.inner.lock().unwrap();
+        inner.feed.truncate(keep);
+    }
+
+    /// How many times the feed was read.
+    pub(super) fn feed_reads(&self) -> usize {
+        self.feed_reads.load(Ordering::SeqCst)
+    }
+
+    /// How many of those reads were a stream catching up behind the shared window.
+    pub(super) fn catch_up_reads(&self) -> usize {
+        self.catch_up_reads.load(Ordering::SeqCst)
     }
 
     pub(super) fn set_down(&self, down: bool) {
@@ -165,23 +185,25 @@ impl CaseStore for FakeStore {
             .collect())
     }
 
-    async fn changes_after(
-        &self,
-        after: Cursor,
-        limit: u32,
-        final_only: bool,
-        with_person: bool,
-    ) -> Result<Vec<FeedChange>, Error> {
+    async fn changes_after(&self, query: &FeedQuery) -> Result<Vec<FeedChange>, Error> {
         self.check()?;
+        self.feed_reads.fetch_add(1, Ordering::SeqCst);
+        if query.until.is_some() {
+            self.catch_up_reads.fetch_add(1, Ordering::SeqCst);
+        }
         let inner = self.inner.lock().unwrap();
         Ok(inner
             .feed
             .iter()
-            .filter(|c| c.position > after && (!final_only || c.case.is_final))
-            .take(limit as usize)
+            .filter(|c| {
+                c.position > query.after
+                    && query.until.is_none_or(|until| c.position <= until)
+                    && query.filter.matches(&c.case)
+            })
+            .take(query.limit as usize)
             .cloned()
             .map(|mut c| {
-                c.case = view(c.case, with_person);
+                c.case = view(c.case, query.with_person);
                 c
             })
             .collect())

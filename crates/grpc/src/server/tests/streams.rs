@@ -142,7 +142,8 @@ async fn idle_watch_case_gets_heartbeats() {
             matches!(
                 event,
                 Some(pb::watch_case_response::Event::Heartbeat(pb::Heartbeat {
-                    at: Some(_)
+                    at: Some(_),
+                    ..
                 }))
             ),
             "{event:?}"
