@@ -215,6 +215,7 @@ impl App {
                     keepalive_interval: config.grpc.grpc_keepalive_interval,
                     keepalive_timeout: config.grpc.grpc_keepalive_timeout,
                     stream_max_age: config.grpc.stream_max_age,
+                    feed_window: config.grpc.feed_window,
                     ..verdict_grpc::GrpcOptions::default()
                 },
                 shutdown.clone(),

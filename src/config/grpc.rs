@@ -62,6 +62,12 @@ pub struct GrpcConfig {
     /// replicas); up to a tenth earlier, at random.
     #[arg(long, env = "VERDICT_STREAM_MAX_AGE", default_value = "1h", value_parser = parse_duration)]
     pub stream_max_age: Duration,
+
+    /// Recent feed changes kept in memory for WatchCases streams; a stream further behind reads
+    /// the database until it catches up.
+    #[arg(long, env = "VERDICT_FEED_WINDOW", default_value_t = verdict_grpc::DEFAULT_FEED_WINDOW,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub feed_window: usize,
 }
 
 impl Default for GrpcConfig {
@@ -79,6 +85,7 @@ impl Default for GrpcConfig {
             grpc_keepalive_interval: Duration::from_secs(60),
             grpc_keepalive_timeout: Duration::from_secs(20),
             stream_max_age: Duration::from_secs(3600),
+            feed_window: verdict_grpc::DEFAULT_FEED_WINDOW,
         }
     }
 }

@@ -27,5 +27,7 @@ mod tls;
 pub use audit::AUDIT_TARGET;
 pub use auth::{Caller, Credentials, Scope};
 pub use error::Error;
-pub use server::{DEFAULT_MAX_CONCURRENT_STREAMS, DEFAULT_MAX_STREAMS, GrpcOptions, serve};
+pub use server::{
+    DEFAULT_FEED_WINDOW, DEFAULT_MAX_CONCURRENT_STREAMS, DEFAULT_MAX_STREAMS, GrpcOptions, serve,
+};
 pub use tls::ServerTls;

@@ -73,6 +73,10 @@ pub const DEFAULT_MAX_STREAMS: usize = 200_000;
 /// a client multiplexing its watchers on one connection).
 pub const DEFAULT_MAX_CONCURRENT_STREAMS: u32 = 10_000;
 
+/// Recent feed changes held for `WatchCases` streams: about 8 MB, 40 s of a 200 changes/s feed
+/// for a client to reconnect into without a database read.
+pub const DEFAULT_FEED_WINDOW: usize = 8192;
+
 impl Default for GrpcOptions {
     fn default() -> Self {
         Self {
@@ -86,8 +90,7 @@ impl Default for GrpcOptions {
             keepalive_interval: Duration::from_secs(60),
             keepalive_timeout: Duration::from_secs(20),
             stream_max_age: Duration::from_secs(3600),
-            // About 8 MB of changes: 40 s of a 200 changes/s feed to reconnect into.
-            feed_window: 8192,
+            feed_window: DEFAULT_FEED_WINDOW,
         }
     }
 }
