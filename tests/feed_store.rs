@@ -189,9 +189,13 @@ async fn the_filter_columns_migration_fills_rows_written_before_it(backend: Back
     record_all(&store, &FEED).await;
     let db = store.connection();
     // Undo the migration (dropping the columns) and apply it again over the existing rows.
-    within("migrate down", Migrator::down(db, Some(1)))
-        .await
-        .expect("down");
+    let steps = Migrator::steps_back_to("m20261129_100001_add_case_changes_filter_columns");
+    within(
+        "migrate down",
+        Migrator::down(db, Some(steps.expect("a known migration"))),
+    )
+    .await
+    .expect("down");
     within("migrate up", Migrator::up(db, None))
         .await
         .expect("up");
