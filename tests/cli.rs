@@ -109,7 +109,7 @@ async fn quarantined_delivery_is_recorded_by_reprocess(backend: Backend) {
         .unwrap()
         .expect("the case was recorded");
     assert!(case.is_final);
-    let waiting = store.quarantined(10).await.unwrap();
+    let waiting = store.quarantined(0, 10).await.unwrap();
     assert_eq!(waiting.len(), 1, "the still unknown event type waits on");
     assert_eq!(
         waiting[0].event_type.as_deref(),

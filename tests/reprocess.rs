@@ -120,7 +120,10 @@ async fn old_quarantined_final_does_not_override_a_newer_final(backend: Backend)
         Some(arrived.timestamp()),
         "kept with its original arrival"
     );
-    assert!(store.quarantined(10).await.unwrap().is_empty(), "released");
+    assert!(
+        store.quarantined(0, 10).await.unwrap().is_empty(),
+        "released"
+    );
 
     // Released means done: a second run finds nothing to do.
     assert!(reprocess(&app).await.is_empty());
@@ -174,7 +177,7 @@ async fn reprocessed_change_reaches_watchers_of_every_replica(backend: Backend) 
         next_case(&mut stream).await.is_none(),
         "until_final ends the stream"
     );
-    assert!(store.quarantined(10).await.unwrap().is_empty());
+    assert!(store.quarantined(0, 10).await.unwrap().is_empty());
 }
 
 on_every_backend!(

@@ -527,7 +527,7 @@ async fn quarantine_round_trip(backend: Backend) {
         .unwrap();
     assert!(second > first);
 
-    let pending = store.quarantined(10).await.unwrap();
+    let pending = store.quarantined(0, 10).await.unwrap();
     assert_eq!(pending.len(), 2);
     assert_eq!(pending[0].id, first);
     assert_eq!(&pending[0].body[..], b"not json \xff");
@@ -547,7 +547,7 @@ async fn quarantine_round_trip(backend: Backend) {
         pending[1].reason_kind.as_deref(),
         Some("unknown_event_type")
     );
-    assert_eq!(store.quarantined(1).await.unwrap().len(), 1);
+    assert_eq!(store.quarantined(0, 1).await.unwrap().len(), 1);
     store.ping().await.unwrap();
 }
 
@@ -570,7 +570,7 @@ async fn reprocess_records_and_releases_an_item_exactly_once(backend: Backend) {
         })
         .await
         .unwrap();
-    let item = store.quarantined(10).await.unwrap().remove(0);
+    let item = store.quarantined(0, 10).await.unwrap().remove(0);
     let reprocess = || {
         let store = Arc::clone(&store);
         let delivery = NewDelivery {
@@ -591,7 +591,10 @@ async fn reprocess_records_and_releases_an_item_exactly_once(backend: Backend) {
     };
     assert_eq!(summary(&done), ("applied", Some(1), Some(Cursor(1))));
     assert_eq!(refused.kind(), ErrorKind::NotFound);
-    assert!(store.quarantined(10).await.unwrap().is_empty(), "released");
+    assert!(
+        store.quarantined(0, 10).await.unwrap().is_empty(),
+        "released"
+    );
     assert_eq!(store.history(&scan_ref, u32::MAX).await.unwrap().len(), 1);
 }
 
@@ -609,7 +612,7 @@ async fn machine_quarantine_and_replays_of_it_leave_no_case(backend: Backend) {
         panic!("{recorded:?}")
     };
     assert_eq!(reason.kind(), "header_body_mismatch");
-    let pending = store.quarantined(10).await.unwrap();
+    let pending = store.quarantined(0, 10).await.unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(pending[0].id, id);
     assert_eq!(

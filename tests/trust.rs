@@ -188,7 +188,7 @@ async fn manual_finished_saying_not_final_is_quarantined(backend: Backend) {
         .await
         .unwrap();
     let kinds: Vec<_> = store
-        .quarantined(10)
+        .quarantined(0, 10)
         .await
         .unwrap()
         .into_iter()

@@ -10,8 +10,8 @@ use clap::Subcommand;
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 use verdict_bus::Hub;
-use verdict_domain::{CaseStore, ErrorKind, Recorded};
-use verdict_ingest::Ingest;
+use verdict_domain::{CaseStore, Recorded};
+use verdict_ingest::{Ingest, Reprocessed};
 use verdict_store::SeaStore;
 
 use crate::config::{BusConfig, DatabaseConfig};
@@ -50,12 +50,13 @@ pub(super) async fn run(command: QuarantineCommand) -> anyhow::Result<()> {
     match command {
         QuarantineCommand::List { db, limit } => {
             let store = open(&db).await?;
-            for item in store.quarantined(limit).await? {
+            for item in store.quarantined(0, limit).await? {
                 println!(
                     "{}",
                     json!({
                         "id": item.id,
                         "eventType": item.event_type,
+                        "scanRef": item.scan_ref,
                         "reasonKind": item.reason_kind,
                         "reason": item.reason,
                         "receivedAt": item.received_at.to_rfc3339(),
@@ -71,43 +72,38 @@ pub(super) async fn run(command: QuarantineCommand) -> anyhow::Result<()> {
                 .connect(Hub::new(), shutdown.clone())
                 .await
                 .context("could not set up the change bus")?;
-            let ingest = Ingest::new(store.clone(), bus.publisher);
-            let result = reprocess(&ingest, store.as_ref(), limit).await;
+            let ingest = Ingest::new(store, bus.publisher);
+            // One JSON line per item, as it is done.
+            let result = ingest
+                .reprocess_waiting(limit, |done| println!("{}", line(done)))
+                .await;
             // Every applied change is published before the process ends.
             ingest.flush().await;
             shutdown.cancel();
-            result?;
+            let summary = result.context("the reprocess stopped")?;
+            eprintln!(
+                "{} recorded, {} still quarantined, {} skipped",
+                summary.recorded, summary.waiting, summary.skipped
+            );
         }
     }
     Ok(())
 }
 
-/// Reprocesses up to `limit` items, oldest first, one JSON line each.
-async fn reprocess(ingest: &Ingest, store: &SeaStore, limit: u32) -> anyhow::Result<()> {
-    let (mut recorded, mut waiting, mut skipped) = (0, 0, 0);
-    for item in store.quarantined(limit).await? {
-        let id = item.id;
-        let line = match ingest.reprocess(item).await {
-            Ok(Recorded::Quarantined { reason, .. }) => {
-                waiting += 1;
-                json!({"id": id, "outcome": "quarantined", "reasonKind": reason.kind(), "reason": reason.to_string()})
-            }
-            Ok(outcome) => {
-                recorded += 1;
-                let revision = outcome.case().map(|case| case.revision);
-                json!({"id": id, "outcome": outcome.label(), "revision": revision})
-            }
-            // Another reprocess released it in the meantime.
-            Err(err) if err.kind() == ErrorKind::NotFound => {
-                skipped += 1;
-                json!({"id": id, "skipped": err.to_string()})
-            }
-            Err(err) => {
-                return Err(err).with_context(|| format!("could not reprocess item {id}"));
-            }
-        };
-        println!("{line}");
+/// What became of one item: its outcome and revision, or why it still waits or was skipped.
+fn line(done: &Reprocessed) -> serde_json::Value {
+    match done {
+        Reprocessed::Ingested {
+            id,
+            recorded: Recorded::Quarantined { reason, .. },
+        } => {
+            json!({"id": id, "outcome": "quarantined", "reasonKind": reason.kind(), "reason": reason.to_string()})
+        }
+        Reprocessed::Ingested { id, recorded } => {
+            let revision = recorded.case().map(|case| case.revision);
+            json!({"id": id, "outcome": recorded.label(), "revision": revision})
+        }
+        // Another reprocess released it in the meantime.
+        Reprocessed::Skipped { id, why } => json!({"id": id, "skipped": why}),
     }
-    eprintln!("{recorded} recorded, {waiting} still quarantined, {skipped} skipped");
-    Ok(())
 }

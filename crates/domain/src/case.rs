@@ -127,6 +127,13 @@ pub struct Case {
     pub updated_at: DateTime<Utc>,
     /// When the case last became final; `None` while it is open.
     pub finalized_at: Option<DateTime<Utc>>,
+    /// When Verdict erased the case's personal data — the person and every stored raw body
+    /// (DESIGN.md section 11); `None` while it holds them. It stays set: what arrives for a
+    /// purged case is kept without its body and without a person.
+    ///
+    /// `default` reads feed snapshots written before purges existed.
+    #[serde(default)]
+    pub purged_at: Option<DateTime<Utc>>,
     /// Only filled when the reader asked for personal data.
     pub person: Option<Person>,
 }
@@ -154,8 +161,14 @@ impl Case {
             created_at: at,
             updated_at: at,
             finalized_at: None,
+            purged_at: None,
             person: None,
         }
+    }
+
+    /// Whether the case's personal data was erased.
+    pub fn is_purged(&self) -> bool {
+        self.purged_at.is_some()
     }
 }
 
@@ -237,6 +250,18 @@ mod tests {
         }
         assert_eq!(Outcome::Applied.as_str(), "applied");
         assert_eq!(Outcome::parse("APPLIED"), None);
+    }
+
+    #[test]
+    fn snapshots_written_before_purges_existed_read_as_not_purged() {
+        let mut case = Case::new("scan-1", DateTime::<Utc>::UNIX_EPOCH);
+        case.purged_at = Some(DateTime::<Utc>::UNIX_EPOCH);
+        let mut old = serde_json::to_value(&case).unwrap();
+        old.as_object_mut().unwrap().remove("purged_at");
+        let read: Case = serde_json::from_value(old).unwrap();
+        assert!(!read.is_purged());
+        let read: Case = serde_json::from_value(serde_json::to_value(&case).unwrap()).unwrap();
+        assert!(read.is_purged());
     }
 
     #[test]

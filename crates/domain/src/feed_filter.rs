@@ -131,6 +131,7 @@ mod tests {
             created_at: DateTime::<Utc>::UNIX_EPOCH,
             updated_at: DateTime::<Utc>::UNIX_EPOCH,
             finalized_at: None,
+            purged_at: None,
             person: None,
         }
     }

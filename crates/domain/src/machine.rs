@@ -24,17 +24,26 @@
 //!    reprocessed from the quarantine, and deliveries racing each other.
 //! 4. A final result always applies (the latest final wins) and so does a resubmission. A
 //!    preliminary result applies only while the case is not final and nothing newer was
-//!    applied; a lifecycle notice applies unless something newer was.
+//!    applied; a lifecycle notice applies unless something newer was — and even then as the
+//!    erasure it asks for, to a case not purged yet.
 //!
 //! Only an applied delivery bumps the revision.
 //!
 //! # Lifecycle notices
 //! A lifecycle status says what iDenfy did with the verification's data, not how it ended. An
-//! applied notice therefore keeps the decision, finality, `finalized_at`, the status fields,
-//! tags and the person, and changes only `overall_status` (and `last_event_type`), bumping the
-//! revision so watchers learn of it — the personal-data purge it asks for lands in the same
-//! change later (DESIGN.md section 11). A notice for a case Verdict never saw creates it as
-//! PENDING and not final: it does not invent a decision.
+//! applied notice therefore keeps the decision, finality, `finalized_at`, the status fields and
+//! tags, and changes `overall_status` (and `last_event_type`), bumping the revision so watchers
+//! learn of it. It also asks Verdict to forget the person (DESIGN.md section 11):
+//! [`Transition::Applied::purges`] tells the store to erase the case's personal data in the
+//! same transaction, so the notice and the purge are one change, and the case it returns has
+//! no person. A notice judged stale (something newer was applied) does not change the status,
+//! but its erasure still applies, once: to a case not purged yet it is a change of its own (the
+//! revision, `last_event_type`, no person); to a purged one it is stale. A notice for a case
+//! Verdict never saw creates it as PENDING and not final: it does not invent a decision.
+//!
+//! # Purged cases
+//! Once a case is purged ([`Case::purged_at`]) it never holds a person again: a delivery that
+//! applies to it changes what it says about the verification, not who was verified.
 //!
 //! # Delayed deliveries
 //! Whatever the order in which deliveries are recorded — some of them late, with their original
@@ -155,6 +164,9 @@ pub enum Transition {
         decisive_at: Option<DateTime<Utc>>,
         /// Whether the delivery itself was final.
         delivery_final: bool,
+        /// A lifecycle notice: the store erases the case's personal data in the same
+        /// transaction and marks it purged (the time of the erasure is the store's to say).
+        purges: bool,
     },
     /// Seen before: kept in the history, nothing changes.
     Duplicate {
@@ -200,22 +212,47 @@ pub fn apply(
                 Kind::Lifecycle => received_at >= case.updated_at,
             };
         if !applies {
+            if kind == Kind::Lifecycle && !case.is_purged() {
+                return Transition::Applied {
+                    case: erased(case, event),
+                    decisive_at,
+                    delivery_final,
+                    purges: true,
+                };
+            }
             return Transition::Stale { delivery_final };
         }
     }
     let current = prior.map(|p| p.case);
+    let purges = kind == Kind::Lifecycle;
+    let mut case = match kind {
+        Kind::Lifecycle => noted(current, event, payload, received_at),
+        Kind::Final(_) | Kind::Reopening | Kind::Preliminary => {
+            applied(current, event, payload, kind, received_at)
+        }
+    };
+    if purges || case.is_purged() {
+        case.person = None;
+    }
     Transition::Applied {
-        case: match kind {
-            Kind::Lifecycle => noted(current, event, payload, received_at),
-            Kind::Final(_) | Kind::Reopening | Kind::Preliminary => {
-                applied(current, event, payload, kind, received_at)
-            }
-        },
+        case,
         decisive_at: match kind.is_decisive() {
             true => Some(received_at),
             false => decisive_at,
         },
         delivery_final,
+        purges,
+    }
+}
+
+/// A superseded lifecycle notice applied as the erasure it asks for: nothing but the revision,
+/// the event type and the person change.
+fn erased(case: &Case, event: EventType) -> Case {
+    Case {
+        last_event_type: event.as_str().to_owned(),
+        revision: case.revision + 1,
+        person: None,
+        ..case.clone()
     }
 }
 

@@ -13,7 +13,7 @@ use std::fmt;
 use std::marker::PhantomData;
 
 use serde::de::value::MapAccessDeserializer;
-use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Deserializer};
 use serde_json::error::Category;
 
@@ -177,6 +177,53 @@ impl Payload {
             document_expiry: d.doc_expiry.clone(),
             issuing_country: d.doc_issuing_country.clone(),
         }
+    }
+}
+
+/// The case a body names: its top-level `scanRef`, read alone (the first, if repeated) and as
+/// leniently as [`Payload::parse`] reads it, when it is one iDenfy could have issued.
+///
+/// For deliveries that cannot be used otherwise: a quarantined body that names a case is erased
+/// with that case (DESIGN.md section 11) even when the rest of it does not parse. Every body
+/// [`Payload::parse`] accepts names its payload's case. The migration that filled
+/// `quarantine.scan_ref` for older rows holds a frozen copy of this reading.
+pub fn named_scan_ref(body: &[u8]) -> Option<ScanRef> {
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let raw = de.deserialize_map(NamedScanRef).ok()??;
+    ScanRef::new(raw).ok()
+}
+
+/// Reads a JSON object's first `scanRef` member, skipping every other value unread.
+struct NamedScanRef;
+
+impl<'de> Visitor<'de> for NamedScanRef {
+    type Value = Option<String>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("a JSON object")
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Option<String>, A::Error> {
+        let mut found = None;
+        while let Some(name) = map.next_key::<String>()? {
+            if name == "scanRef" && found.is_none() {
+                found = Some(map.next_value_seed(RawString)?);
+            } else {
+                map.next_value::<IgnoredAny>()?;
+            }
+        }
+        Ok(found.flatten())
+    }
+}
+
+/// [`raw_string`] as a seed, for a member read by hand.
+struct RawString;
+
+impl<'de> DeserializeSeed<'de> for RawString {
+    type Value = Option<String>;
+
+    fn deserialize<D: Deserializer<'de>>(self, de: D) -> Result<Option<String>, D::Error> {
+        raw_string(de)
     }
 }
 

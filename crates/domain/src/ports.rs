@@ -45,7 +45,13 @@ impl fmt::Debug for NewDelivery {
 #[derive(Debug, Clone)]
 pub enum Recorded {
     /// It changed the case; the change is at `position` in the feed, to be published.
-    Applied { case: Case, position: Cursor },
+    /// `purged` when it was a lifecycle notice that erased personal data the case still held
+    /// (see [`crate::purge`]).
+    Applied {
+        case: Case,
+        position: Cursor,
+        purged: bool,
+    },
     /// Seen before: kept in the history, nothing changed. `case` is `None` when the case does
     /// not exist, because the earlier copy waits in the quarantine; then nothing is written.
     Duplicate { case: Option<Case> },
@@ -102,6 +108,9 @@ impl fmt::Debug for NewQuarantine {
 pub struct QuarantineItem {
     pub id: i64,
     pub event_type: Option<String>,
+    /// The case its body names ([`crate::named_scan_ref`]), if any: the item is erased with it.
+    pub scan_ref: Option<String>,
+    /// Empty once erased by a purge (such items no longer wait: they cannot be reprocessed).
     pub body: Bytes,
     /// What was wrong, in words.
     pub reason: String,
@@ -116,6 +125,7 @@ impl fmt::Debug for QuarantineItem {
         f.debug_struct("QuarantineItem")
             .field("id", &self.id)
             .field("event_type", &self.event_type)
+            .field("scan_ref", &self.scan_ref)
             .field("reason", &self.reason)
             .field("reason_kind", &self.reason_kind)
             .finish_non_exhaustive()
@@ -223,8 +233,10 @@ pub trait CaseStore: Send + Sync + fmt::Debug + 'static {
     /// The newest feed position (the start when the feed is empty).
     async fn feed_head(&self) -> Result<Cursor, Error>;
 
-    /// Quarantined deliveries not yet released by a reprocess, oldest first.
-    async fn quarantined(&self, limit: u32) -> Result<Vec<QuarantineItem>, Error>;
+    /// Quarantined deliveries still waiting (neither released by a reprocess nor erased by a
+    /// purge), oldest first: at most `limit` of those with an id above `after` (0 for the
+    /// first page; the last id read for the next).
+    async fn quarantined(&self, after: i64, limit: u32) -> Result<Vec<QuarantineItem>, Error>;
 
     /// Checks the database answers (readiness, health).
     async fn ping(&self) -> Result<(), Error>;
@@ -282,6 +294,7 @@ mod tests {
         let item = QuarantineItem {
             id: 7,
             event_type: None,
+            scan_ref: Some("scan-1".into()),
             body: Bytes::from_static(BODY),
             reason: "body is not a JSON object".into(),
             reason_kind: Some("unparseable".into()),

@@ -40,6 +40,7 @@ pub fn case_to_proto(case: domain::Case, view: pb::CaseView) -> pb::Case {
         finalized_at: case.finalized_at.map(timestamp),
         person,
         history: Vec::new(),
+        purged_at: case.purged_at.map(timestamp),
     }
 }
 

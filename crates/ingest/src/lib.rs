@@ -12,25 +12,30 @@
 //!
 //! It knows neither HTTP nor gRPC: where a delivery came from stays with the entrance, which
 //! says only when it arrived (a reprocess: its original arrival) and which trace it belongs to.
+//! [`Ingest::reprocess_waiting`] is the reprocess pass itself, shared by `verdict quarantine
+//! reprocess` and `AdminService.ReprocessQuarantine`; [`Publisher`] is how a committed change
+//! reaches the bus, shared with the purge use case.
 
 #![forbid(unsafe_code)]
 
 mod error;
 mod publish;
+mod reprocess;
 pub mod triage;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use tokio_util::task::TaskTracker;
 use verdict_domain::{
-    CaseStore, ChangeBus, NewDelivery, NewQuarantine, Notification, QuarantineItem, Recorded,
-    VerifiedWebhook,
+    CaseStore, ChangeBus, NewDelivery, NewQuarantine, Notification, PurgeReason, QuarantineItem,
+    Recorded, VerifiedWebhook,
 };
 use verdict_telemetry::metrics::metrics;
 
 pub use error::Error;
+pub use publish::Publisher;
+pub use reprocess::{ReprocessSummary, Reprocessed};
 
 /// iDenfy retries a webhook not answered within 10 s; 5 s for the write leaves room for the
 /// rest of the request and for the answer to travel back.
@@ -41,9 +46,8 @@ pub const DEFAULT_WRITE_TIMEOUT: Duration = Duration::from_secs(5);
 #[derive(Debug, Clone)]
 pub struct Ingest {
     store: Arc<dyn CaseStore>,
-    bus: Arc<dyn ChangeBus>,
+    publisher: Publisher,
     write_timeout: Duration,
-    publishes: TaskTracker,
 }
 
 /// One delivery handed to [`Ingest`].
@@ -62,9 +66,8 @@ impl Ingest {
     pub fn new(store: Arc<dyn CaseStore>, bus: Arc<dyn ChangeBus>) -> Self {
         Self {
             store,
-            bus,
+            publisher: Publisher::new(bus),
             write_timeout: DEFAULT_WRITE_TIMEOUT,
-            publishes: TaskTracker::new(),
         }
     }
 
@@ -98,9 +101,7 @@ impl Ingest {
     /// Waits until every notification spawned so far was published or gave up (each is bounded
     /// by its own timeout). A short-lived process calls this before it exits.
     pub async fn flush(&self) {
-        self.publishes.close();
-        self.publishes.wait().await;
-        self.publishes.reopen();
+        self.publisher.flush().await;
     }
 
     async fn run(&self, arrival: Arrival, releases: Option<i64>) -> Result<Recorded, Error> {
@@ -142,14 +143,13 @@ impl Ingest {
             },
         };
         report(&recorded, header.as_deref(), releases);
-        if let Recorded::Applied { case, position } = &recorded {
-            let notification = Notification {
+        if let Recorded::Applied { case, position, .. } = &recorded {
+            self.publisher.publish(Notification {
                 scan_ref: case.scan_ref.clone(),
                 revision: case.revision,
                 position: *position,
                 traceparent,
-            };
-            publish::spawn(&self.publishes, Arc::clone(&self.bus), notification);
+            });
         }
         Ok(recorded)
     }
@@ -165,8 +165,17 @@ impl Ingest {
     }
 }
 
-/// One log line per delivery, and the quarantine counter for newly quarantined ones.
+/// One log line per delivery, the quarantine counter for newly quarantined ones and the purge
+/// counter for a lifecycle notice that erased personal data.
 fn report(recorded: &Recorded, header: Option<&str>, releases: Option<i64>) {
+    if let Recorded::Applied {
+        case, purged: true, ..
+    } = recorded
+    {
+        let reason = PurgeReason::LifecycleStatus;
+        metrics().purge(reason.as_str());
+        tracing::info!(scan_ref = %case.scan_ref, revision = case.revision, %reason, "case purged");
+    }
     match recorded {
         Recorded::Quarantined { id, reason } => {
             if releases.is_none() {

@@ -17,6 +17,10 @@ use super::*;
 struct Recording {
     deliveries: Mutex<Vec<NewDelivery>>,
     quarantined: Mutex<Vec<NewQuarantine>>,
+    /// What `quarantined` offers, in id order.
+    waiting: Mutex<Vec<QuarantineItem>>,
+    /// Items a concurrent reprocess released: recording them fails `NotFound`.
+    released_elsewhere: Vec<i64>,
     hang: bool,
 }
 
@@ -26,11 +30,20 @@ impl CaseStore for Recording {
         if self.hang {
             std::future::pending::<()>().await;
         }
+        if let Some(id) = delivery
+            .releases
+            .filter(|id| self.released_elsewhere.contains(id))
+        {
+            return Err(DomainError::NotFound(format!(
+                "quarantine item {id} is released"
+            )));
+        }
         let case = case(delivery.payload.scan_ref.as_str());
         self.deliveries.lock().unwrap().push(delivery);
         Ok(Recorded::Applied {
             case,
             position: Cursor(3),
+            purged: false,
         })
     }
     async fn quarantine(&self, item: NewQuarantine) -> Result<i64, DomainError> {
@@ -58,8 +71,18 @@ impl CaseStore for Recording {
     async fn feed_head(&self) -> Result<Cursor, DomainError> {
         unreachable!("ingest never reads")
     }
-    async fn quarantined(&self, _: u32) -> Result<Vec<QuarantineItem>, DomainError> {
-        unreachable!("ingest never reads")
+    async fn quarantined(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<QuarantineItem>, DomainError> {
+        let waiting = self.waiting.lock().unwrap();
+        Ok(waiting
+            .iter()
+            .filter(|item| item.id > after)
+            .take(limit as usize)
+            .cloned()
+            .collect())
     }
     async fn ping(&self) -> Result<(), DomainError> {
         unreachable!("ingest never reads")
@@ -167,6 +190,7 @@ async fn a_reprocess_keeps_the_original_arrival_and_names_the_item_to_release() 
     let item = QuarantineItem {
         id: 42,
         event_type: MANUAL.map(str::to_owned),
+        scan_ref: Some("scan-1".into()),
         body: BODY.into(),
         reason: "unknown event type".into(),
         reason_kind: Some("unknown_event_type".into()),
@@ -190,6 +214,7 @@ async fn a_reprocess_still_unusable_writes_nothing() {
     let item = QuarantineItem {
         id: 42,
         event_type: Some("IDENTIFICATION_TELEPORTED".into()),
+        scan_ref: Some("scan-1".into()),
         body: BODY.into(),
         reason: "unknown event type".into(),
         reason_kind: None,
@@ -214,4 +239,88 @@ async fn a_store_past_the_deadline_fails_the_delivery_as_unavailable() {
     assert!(matches!(err, Error::WriteTimeout(d) if d == Duration::from_secs(2)));
     assert_eq!(err.kind(), verdict_domain::ErrorKind::Unavailable);
     assert!(bus.0.lock().unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn a_reprocess_pass_pages_through_the_waiting_items_and_tells_what_became_of_each() {
+    let waiting: Vec<QuarantineItem> = (1..=150)
+        .map(|id| QuarantineItem {
+            id,
+            event_type: match id {
+                5 => Some("IDENTIFICATION_TELEPORTED".into()),
+                _ => MANUAL.map(str::to_owned),
+            },
+            scan_ref: Some("scan-1".into()),
+            body: BODY.into(),
+            reason: "unknown event type".into(),
+            reason_kind: Some("unknown_event_type".into()),
+            received_at: Utc.timestamp_opt(1_600_000_000 + id, 0).unwrap(),
+            traceparent: None,
+        })
+        .collect();
+    let store = Arc::new(Recording {
+        waiting: Mutex::new(waiting),
+        released_elsewhere: vec![7],
+        ..Recording::default()
+    });
+    let bus = Arc::new(Bus::default());
+    let ingest = ingest(&store, &bus);
+
+    let mut seen = Vec::new();
+    let summary = ingest
+        .reprocess_waiting(120, |done| seen.push(done.clone()))
+        .await
+        .unwrap();
+    ingest.flush().await;
+
+    assert_eq!(
+        summary,
+        ReprocessSummary {
+            recorded: 118,
+            waiting: 1,
+            skipped: 1
+        }
+    );
+    let ids: Vec<i64> = seen.iter().map(Reprocessed::id).collect();
+    assert_eq!(
+        ids,
+        (1..=120).collect::<Vec<_>>(),
+        "oldest first, across pages"
+    );
+    assert!(matches!(
+        &seen[4],
+        Reprocessed::Ingested {
+            recorded: Recorded::Quarantined { id: 5, .. },
+            ..
+        }
+    ));
+    assert!(matches!(&seen[6], Reprocessed::Skipped { id: 7, why } if why.contains("released")));
+    assert_eq!(store.deliveries.lock().unwrap().len(), 118);
+    assert_eq!(
+        bus.0.lock().unwrap().len(),
+        118,
+        "every recorded change is published"
+    );
+}
+
+#[tokio::test]
+async fn a_reprocess_pass_stops_at_a_failure_of_the_store() {
+    let store = Arc::new(Recording {
+        waiting: Mutex::new(vec![QuarantineItem {
+            id: 1,
+            event_type: MANUAL.map(str::to_owned),
+            scan_ref: None,
+            body: BODY.into(),
+            reason: "unknown event type".into(),
+            reason_kind: None,
+            received_at: Utc::now(),
+            traceparent: None,
+        }]),
+        hang: true,
+        ..Recording::default()
+    });
+    let ingest =
+        ingest(&store, &Arc::new(Bus::default())).with_write_timeout(Duration::from_millis(1));
+    let err = ingest.reprocess_waiting(10, |_| {}).await.unwrap_err();
+    assert!(matches!(err, Error::WriteTimeout(_)), "{err:?}");
 }

@@ -78,6 +78,7 @@ mod tests {
         let applied = Recorded::Applied {
             case: case(7),
             position: Cursor(9),
+            purged: false,
         };
         assert_eq!(
             answer(applied),

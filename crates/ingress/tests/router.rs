@@ -65,7 +65,7 @@ macro_rules! case_store {
             async fn feed_head(&self) -> Result<Cursor, Error> {
                 $body
             }
-            async fn quarantined(&self, _: u32) -> Result<Vec<QuarantineItem>, Error> {
+            async fn quarantined(&self, _: i64, _: u32) -> Result<Vec<QuarantineItem>, Error> {
                 $body
             }
             async fn ping(&self) -> Result<(), Error> {

@@ -33,6 +33,7 @@ pub(crate) fn case_from_row(row: case::Model, person: Option<Person>) -> Result<
         created_at: row.created_at,
         updated_at: row.updated_at,
         finalized_at: row.finalized_at,
+        purged_at: row.purged_at,
         person,
     })
 }
@@ -65,6 +66,7 @@ pub(crate) fn case_to_row(
         finalized_at: Set(case.finalized_at),
         last_position: Set(last_position),
         decisive_at: Set(decisive_at),
+        purged_at: Set(case.purged_at),
     })
 }
 
@@ -176,21 +178,31 @@ pub(crate) fn change_from_row(
     })
 }
 
+/// A quarantine row for `item`, whose body names the case `scan_ref`. With `purged_at` (the
+/// case is purged) the row keeps the hashes but not the body, and waits for nothing.
 pub(crate) fn quarantine_to_row(
     item: NewQuarantine,
     fingerprint: Fingerprint,
+    scan_ref: Option<String>,
+    purged_at: Option<DateTime<Utc>>,
 ) -> quarantine::ActiveModel {
+    let body = match purged_at {
+        Some(_) => Vec::new(),
+        None => item.body.to_vec(),
+    };
     quarantine::ActiveModel {
         id: NotSet,
         event_type: Set(item.event_type),
-        body: Set(item.body.to_vec()),
+        scan_ref: Set(scan_ref),
+        body: Set(body),
         reason: Set(item.reason.to_string()),
         reason_kind: Set(Some(item.reason.kind().to_owned())),
         body_sha256: Set(Some(fingerprint.body_sha256)),
         content_sha256: Set(Some(fingerprint.content_sha256)),
         received_at: Set(item.received_at),
         traceparent: Set(item.traceparent),
-        released_at: Set(None),
+        released_at: Set(purged_at),
+        purged_at: Set(purged_at),
     }
 }
 
@@ -198,6 +210,7 @@ pub(crate) fn quarantine_from_row(row: quarantine::Model) -> QuarantineItem {
     QuarantineItem {
         id: row.id,
         event_type: row.event_type,
+        scan_ref: row.scan_ref,
         body: row.body.into(),
         reason: row.reason,
         reason_kind: row.reason_kind,

@@ -1,29 +1,48 @@
 //! The change feed behind WatchCases: positions come from `feed_counter`, taken last in the
 //! writing transaction so they are commit-ordered (see `record`).
 
+use std::ops::RangeInclusive;
+
+use sea_orm::sea_query::{self, Expr, Query};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Select, Statement,
+    QueryFilter, QueryOrder, QuerySelect, Select,
 };
 use verdict_domain::{Cursor, FeedChange, FeedFilter, FeedQuery};
 
 use crate::entity::{case_change, feed_counter};
 use crate::{Error, convert, read};
 
-/// Portable: `UPDATE … RETURNING` exists in PostgreSQL and in SQLite since 3.35 (the bundled
-/// SQLite is newer). A raw statement because the row lock it takes is the point.
-const BUMP_COUNTER: &str = "UPDATE feed_counter SET value = value + 1 WHERE id = 1 RETURNING value";
-
 /// Takes the next feed position. Holds the counter row lock until the transaction ends.
 pub(crate) async fn next_position(txn: &DatabaseTransaction) -> Result<i64, Error> {
+    Ok(*next_positions(txn, 1).await?.start())
+}
+
+/// Takes the next `count` feed positions at once (at least one), for changes committed
+/// together. Holds the counter row lock until the transaction ends.
+pub(crate) async fn next_positions(
+    txn: &DatabaseTransaction,
+    count: usize,
+) -> Result<RangeInclusive<i64>, Error> {
+    let count = i64::try_from(count.max(1))
+        .map_err(|_| Error::corrupt("more feed positions than an i64 holds"))?;
+    // `UPDATE … RETURNING`: PostgreSQL, and SQLite since 3.35 (the bundled one is newer). The
+    // row lock it takes is the point.
+    let bump = Query::update()
+        .table(feed_counter::Entity)
+        .value(
+            feed_counter::Column::Value,
+            sea_query::ExprTrait::add(Expr::col(feed_counter::Column::Value), count),
+        )
+        .and_where(feed_counter::Column::Id.eq(1))
+        .returning_col(feed_counter::Column::Value)
+        .to_owned();
     let row = txn
-        .query_one_raw(Statement::from_string(
-            txn.get_database_backend(),
-            BUMP_COUNTER,
-        ))
+        .query_one(&bump)
         .await?
         .ok_or_else(|| Error::corrupt("feed_counter row 1 missing"))?;
-    Ok(row.try_get::<i64>("", "value")?)
+    let last = row.try_get_by_index::<i64>(0)?;
+    Ok(last - count + 1..=last)
 }
 
 /// The changes of `query`, oldest first.

@@ -1,15 +1,17 @@
 //! Storage of Verdict's cases, deliveries, change feed and quarantine with SeaORM, on SQLite or
 //! PostgreSQL through the same code.
 //!
-//! [`SeaStore`] implements [`verdict_domain::CaseStore`]. The schema belongs to
+//! [`SeaStore`] implements [`verdict_domain::CaseStore`] and [`verdict_domain::PurgeStore`].
+//! The schema belongs to
 //! `verdict-migration`; [`entity`] mirrors it for queries. Rows become domain values only in
 //! `convert`.
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use sea_orm::DatabaseConnection;
 use verdict_domain::{
-    Case, CaseEvent, CasePage, CaseQuery, CaseStore, Cursor, FeedChange, FeedQuery, NewDelivery,
-    NewQuarantine, QuarantineItem, Recorded,
+    Case, CaseEvent, CasePage, CaseQuery, CaseStore, Cursor, ExpiredBatch, FeedChange, FeedQuery,
+    NewDelivery, NewQuarantine, Purge, PurgeStore, QuarantineItem, Recorded,
 };
 
 mod connect;
@@ -17,6 +19,7 @@ mod convert;
 pub mod entity;
 mod error;
 mod feed;
+mod purge;
 mod quarantine;
 mod read;
 mod record;
@@ -115,11 +118,35 @@ impl CaseStore for SeaStore {
         Ok(feed::head(&self.db).await?)
     }
 
-    async fn quarantined(&self, limit: u32) -> Result<Vec<QuarantineItem>, verdict_domain::Error> {
-        Ok(quarantine::pending(&self.db, limit).await?)
+    async fn quarantined(
+        &self,
+        after: i64,
+        limit: u32,
+    ) -> Result<Vec<QuarantineItem>, verdict_domain::Error> {
+        Ok(quarantine::pending(&self.db, after, limit).await?)
     }
 
     async fn ping(&self) -> Result<(), verdict_domain::Error> {
         Ok(read::ping(&self.db).await?)
+    }
+}
+
+#[async_trait]
+impl PurgeStore for SeaStore {
+    async fn purge(
+        &self,
+        scan_ref: &str,
+        traceparent: Option<String>,
+    ) -> Result<Option<Purge>, verdict_domain::Error> {
+        Ok(purge::purge(&self.db, &self.target, scan_ref, traceparent).await?)
+    }
+
+    async fn purge_expired(
+        &self,
+        cutoff: DateTime<Utc>,
+        limit: u32,
+        traceparent: Option<String>,
+    ) -> Result<Option<ExpiredBatch>, verdict_domain::Error> {
+        Ok(purge::purge_expired(&self.db, &self.target, cutoff, limit, traceparent).await?)
     }
 }

@@ -3,18 +3,25 @@
 //! Items are written here directly (what triage refuses without a database) or from inside the
 //! record transaction (what the state machine refuses, see `record`), which also claims, releases
 //! or rewords the item a reprocess comes from.
+//!
+//! Every item keeps the case its body names (`scan_ref`), so that a purge of that case erases
+//! the item's body too (see `purge`); an item that arrives for a case already purged is kept
+//! without its body from the start.
 
-use chrono::Utc;
-use sea_orm::sea_query::Expr;
+use chrono::{DateTime, Utc};
+use sea_orm::sea_query::{Expr, Func, Query, UpdateStatement};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
 };
 use tracing::Instrument as _;
 use tracing::field::Empty;
-use verdict_domain::{Fingerprint, NewQuarantine, QuarantineItem, QuarantineReason};
+use verdict_domain::{
+    Fingerprint, NewQuarantine, QuarantineItem, QuarantineReason, named_scan_ref,
+};
 
-use crate::entity::quarantine;
+use crate::entity::{case, quarantine};
 use crate::span::{self, DbTarget};
 use crate::{Error, convert};
 
@@ -37,40 +44,163 @@ pub(crate) async fn insert(
         server.port = target.server_port,
         error.type = Empty,
     );
-    let fingerprint = Fingerprint::of(&item.body);
-    let inserted = insert_row(db, item, fingerprint)
-        .instrument(span.clone())
-        .await;
+    let inserted = insert_checked(db, item).instrument(span.clone()).await;
     if let Err(error) = &inserted {
         span::record_error(&span, error);
     }
     inserted
 }
 
-/// The insert itself, on a connection or inside a transaction.
+/// Inserts an item in a transaction of its own that first reads whether the case its body
+/// names is purged. On PostgreSQL the read takes a share lock on the case row, so a purge of
+/// that case either waits for this insert (and then erases the new row with the others) or
+/// commits first (and this insert sees it); SQLite serialises the two anyway.
+async fn insert_checked(db: &DatabaseConnection, item: NewQuarantine) -> Result<i64, Error> {
+    let fingerprint = Fingerprint::of(&item.body);
+    let scan_ref = named_scan_ref(&item.body).map(String::from);
+    let txn = db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        })
+        .await?;
+    let purged = match &scan_ref {
+        Some(scan_ref) => case::Entity::find_by_id(scan_ref.as_str())
+            .select_only()
+            .column(case::Column::PurgedAt)
+            .lock_shared()
+            .into_tuple::<Option<DateTime<Utc>>>()
+            .one(&txn)
+            .await?
+            .flatten()
+            .is_some(),
+        None => false,
+    };
+    let id = insert_row(&txn, item, fingerprint, scan_ref, purged).await?;
+    txn.commit().await?;
+    Ok(id)
+}
+
+/// The insert itself, inside a transaction that knows whether the case the body names
+/// (`scan_ref`) is `purged`: then the row keeps the hashes only and waits for nothing.
 pub(crate) async fn insert_row(
     db: &impl ConnectionTrait,
     item: NewQuarantine,
     fingerprint: Fingerprint,
+    scan_ref: Option<String>,
+    purged: bool,
 ) -> Result<i64, Error> {
-    let inserted = quarantine::Entity::insert(convert::quarantine_to_row(item, fingerprint))
-        .exec(db)
-        .await?;
+    let purged_at = purged.then(Utc::now);
+    let row = convert::quarantine_to_row(item, fingerprint, scan_ref, purged_at);
+    let inserted = quarantine::Entity::insert(row).exec(db).await?;
     Ok(inserted.last_insert_id)
 }
 
-/// Not yet released, oldest first.
+/// Still waiting, oldest first: up to `limit` items with an id above `after`.
 pub(crate) async fn pending(
     db: &DatabaseConnection,
+    after: i64,
     limit: u32,
 ) -> Result<Vec<QuarantineItem>, Error> {
     let rows = quarantine::Entity::find()
         .filter(quarantine::Column::ReleasedAt.is_null())
+        .filter(quarantine::Column::Id.gt(after))
         .order_by_asc(quarantine::Column::Id)
         .limit(u64::from(limit))
         .all(db)
         .await?;
     Ok(rows.into_iter().map(convert::quarantine_from_row).collect())
+}
+
+/// Locks the items of the given cases, in id order, for the rest of the transaction: a purge
+/// takes them before the case rows, as a reprocess does (the lock order is quarantine item →
+/// case row → counter row).
+pub(crate) async fn lock_of_cases(
+    txn: &DatabaseTransaction,
+    scan_refs: &[String],
+) -> Result<(), Error> {
+    quarantine::Entity::find()
+        .select_only()
+        .column(quarantine::Column::Id)
+        .filter(quarantine::Column::ScanRef.is_in(scan_refs.iter().map(String::as_str)))
+        .order_by_asc(quarantine::Column::Id)
+        .lock_exclusive()
+        .into_tuple::<i64>()
+        .all(txn)
+        .await?;
+    Ok(())
+}
+
+/// Erases the bodies of the given cases' items that still have one; they no longer wait.
+/// Returns the case of each item erased.
+pub(crate) async fn erase_of_cases(
+    txn: &DatabaseTransaction,
+    scan_refs: &[String],
+    at: DateTime<Utc>,
+) -> Result<Vec<String>, Error> {
+    let erase = erasing(at)
+        .and_where(quarantine::Column::ScanRef.is_in(scan_refs.iter().map(String::as_str)))
+        .returning_col(quarantine::Column::ScanRef)
+        .to_owned();
+    txn.query_all(&erase)
+        .await?
+        .iter()
+        .map(|row| Ok(row.try_get_by_index::<String>(0)?))
+        .collect()
+}
+
+/// Erases the bodies of up to `limit` items that arrived before `cutoff` and name no stored
+/// case (no `scan_ref`, or one no case row has): the retention of what belongs to no case.
+/// Returns how many were erased.
+pub(crate) async fn erase_caseless_before(
+    txn: &DatabaseTransaction,
+    cutoff: DateTime<Utc>,
+    limit: u32,
+    at: DateTime<Utc>,
+) -> Result<u64, Error> {
+    let caseless = Condition::any()
+        .add(quarantine::Column::ScanRef.is_null())
+        .add(
+            quarantine::Column::ScanRef.not_in_subquery(
+                Query::select()
+                    .column(case::Column::ScanRef)
+                    .from(case::Entity)
+                    .to_owned(),
+            ),
+        );
+    let ids: Vec<i64> = quarantine::Entity::find()
+        .select_only()
+        .column(quarantine::Column::Id)
+        .filter(quarantine::Column::ReceivedAt.lt(cutoff))
+        .filter(quarantine::Column::Body.ne(Vec::<u8>::new()))
+        .filter(caseless)
+        .order_by_asc(quarantine::Column::Id)
+        .limit(u64::from(limit))
+        .lock_exclusive()
+        .into_tuple()
+        .all(txn)
+        .await?;
+    if ids.is_empty() {
+        return Ok(0);
+    }
+    let erase = erasing(at)
+        .and_where(quarantine::Column::Id.is_in(ids))
+        .to_owned();
+    Ok(txn.execute(&erase).await?.rows_affected())
+}
+
+/// `UPDATE quarantine SET body = '', purged_at, released_at` for rows that still have a body.
+fn erasing(at: DateTime<Utc>) -> UpdateStatement {
+    Query::update()
+        .table(quarantine::Entity)
+        .value(quarantine::Column::Body, Vec::<u8>::new())
+        .value(quarantine::Column::PurgedAt, at)
+        .value(
+            quarantine::Column::ReleasedAt,
+            Func::if_null(Expr::col(quarantine::Column::ReleasedAt), at),
+        )
+        .and_where(quarantine::Column::Body.ne(Vec::<u8>::new()))
+        .to_owned()
 }
 
 /// Locks an unreleased item for the rest of the transaction (PostgreSQL; SQLite's write lock

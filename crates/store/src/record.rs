@@ -8,6 +8,14 @@
 //! reworded, when it is quarantined again) in the same transaction, so a crash can neither
 //! record it twice nor lose it.
 //!
+//! # Purges
+//!
+//! A lifecycle notice (`Transition::Applied { purges: true, .. }`) purges its case in the same
+//! transaction and the same change (see `purge`): the person row and the bodies are erased,
+//! the notice itself is kept without its body, and `purged_at` is set. A delivery to a case
+//! that is already purged is kept without its body too (the hashes stay, so a copy is still a
+//! duplicate), and the machine gives a purged case no person: nothing personal comes back.
+//!
 //! # Concurrency
 //!
 //! The transaction is correct on PostgreSQL (READ COMMITTED) and SQLite alike:
@@ -24,8 +32,9 @@
 //!    serialises writers and sea-query renders no lock clause there), so every later read in
 //!    the transaction — person, duplicate check — sees the state left by the previous writer
 //!    of this case, and revisions are assigned without gaps or repeats. (A reprocess locks its
-//!    quarantine item before that, and webhooks never lock quarantine rows: the lock order is
-//!    always quarantine item → case row → counter row.)
+//!    quarantine item before that, and a lifecycle notice, which erases them, the case's
+//!    quarantine items; other webhooks never lock quarantine rows: the lock order is always
+//!    quarantine items → case row → counter row, as in `purge`.)
 //! 3. Only for an applied change, after everything else (delivery row, person upsert), the feed
 //!    position is taken with `UPDATE feed_counter SET value = value + 1 WHERE id = 1 RETURNING
 //!    value`; all that follows before the commit is the update of the already locked case row
@@ -49,6 +58,7 @@ use sea_orm::{
 };
 use tracing::Instrument as _;
 use tracing::field::Empty;
+use verdict_domain::machine::Kind;
 use verdict_domain::{
     Case, Cursor, EventType, Fingerprint, NewDelivery, NewQuarantine, Outcome, Prior, Recorded,
     Transition, machine,
@@ -56,7 +66,7 @@ use verdict_domain::{
 
 use crate::entity::{case, case_change, case_person, delivery, quarantine as quarantine_row};
 use crate::span::{self, DbTarget};
-use crate::{Error, convert, feed, quarantine};
+use crate::{Error, convert, feed, purge, quarantine};
 
 /// Records one delivery; see the module docs for what and in which order.
 ///
@@ -119,6 +129,11 @@ async fn record_in(txn: &DatabaseTransaction, delivery: NewDelivery) -> Result<R
     if let Some(id) = delivery.releases {
         quarantine::claim(txn, id).await?;
     }
+    // A lifecycle notice erases the case's quarantine items: they are locked before the case.
+    let notice = machine::classify(delivery.event, &delivery.payload) == Ok(Kind::Lifecycle);
+    if notice {
+        quarantine::lock_of_cases(txn, &[scan_ref.to_owned()]).await?;
+    }
 
     // 1. The write lock on SQLite, the per-case insert race on PostgreSQL.
     case::Entity::insert(placeholder(&delivery))
@@ -157,23 +172,45 @@ async fn record_in(txn: &DatabaseTransaction, delivery: NewDelivery) -> Result<R
         delivery.received_at,
     );
 
-    // 5. Write what it decided.
+    // 5. Write what it decided. A purged case keeps no body of what arrives for it.
+    let was_purged = current.as_ref().is_some_and(Case::is_purged);
     let recorded = match transition {
         Transition::Applied {
-            case,
+            mut case,
             decisive_at,
             delivery_final,
+            purges,
         } => {
-            let kept = (Outcome::Applied, delivery_final, case.revision);
+            let mut purged = false;
+            if purges {
+                let at = Utc::now();
+                let erased = purge::erase(txn, &[scan_ref.to_owned()], at).await?;
+                purged = !was_purged || !erased.is_empty();
+                case.purged_at.get_or_insert(at);
+            }
+            let kept = Kept {
+                outcome: Outcome::Applied,
+                is_final: delivery_final,
+                revision: case.revision,
+                body: !(was_purged || purges),
+            };
             insert_delivery(txn, &delivery, fingerprint, kept).await?;
             let position = apply_change(txn, &case, decisive_at, &delivery.traceparent).await?;
-            Recorded::Applied { case, position }
+            Recorded::Applied {
+                case,
+                position,
+                purged,
+            }
         }
         Transition::Duplicate { delivery_final } => {
             // Kept even when the case does not exist (its earlier copy waits in the
             // quarantine), so every delivery stays recognisable; revision 0 says "no case".
-            let revision = current.as_ref().map_or(0, |case| case.revision);
-            let kept = (Outcome::Duplicate, delivery_final, revision);
+            let kept = Kept {
+                outcome: Outcome::Duplicate,
+                is_final: delivery_final,
+                revision: current.as_ref().map_or(0, |case| case.revision),
+                body: !was_purged,
+            };
             insert_delivery(txn, &delivery, fingerprint, kept).await?;
             if current.is_none() {
                 forget_placeholder(txn, scan_ref).await?;
@@ -182,7 +219,12 @@ async fn record_in(txn: &DatabaseTransaction, delivery: NewDelivery) -> Result<R
         }
         Transition::Stale { delivery_final } => {
             let case = current.ok_or_else(|| Error::corrupt("a stale delivery needs a case"))?;
-            let kept = (Outcome::Stale, delivery_final, case.revision);
+            let kept = Kept {
+                outcome: Outcome::Stale,
+                is_final: delivery_final,
+                revision: case.revision,
+                body: !was_purged,
+            };
             insert_delivery(txn, &delivery, fingerprint, kept).await?;
             Recorded::Stale { case }
         }
@@ -203,7 +245,8 @@ async fn record_in(txn: &DatabaseTransaction, delivery: NewDelivery) -> Result<R
                         received_at: delivery.received_at,
                         traceparent: delivery.traceparent,
                     };
-                    quarantine::insert_row(txn, item, fingerprint).await?
+                    let scan_ref = Some(scan_ref.to_owned());
+                    quarantine::insert_row(txn, item, fingerprint, scan_ref, was_purged).await?
                 }
             };
             return Ok(Recorded::Quarantined { id, reason });
@@ -273,18 +316,37 @@ async fn seen_before(
     }))
 }
 
-/// Keeps the delivery in the case history: `(outcome, whether it was final, case revision)`.
+/// How a delivery is kept in the case history.
+struct Kept {
+    outcome: Outcome,
+    /// Whether the delivery itself was final.
+    is_final: bool,
+    /// The case revision after it.
+    revision: u64,
+    /// Whether its raw body is kept: not for a purged case (only the hashes).
+    body: bool,
+}
+
+/// Keeps the delivery in the case history.
 async fn insert_delivery(
     txn: &DatabaseTransaction,
     delivery: &NewDelivery,
     fingerprint: Fingerprint,
-    (outcome, is_final, revision): (Outcome, bool, u64),
+    Kept {
+        outcome,
+        is_final,
+        revision,
+        body,
+    }: Kept,
 ) -> Result<(), Error> {
     delivery::Entity::insert(delivery::ActiveModel {
         id: NotSet,
         scan_ref: Set(delivery.payload.scan_ref.as_str().to_owned()),
         event_type: Set(delivery.event.as_str().to_owned()),
-        body: Set(delivery.body.to_vec()),
+        body: Set(match body {
+            true => delivery.body.to_vec(),
+            false => Vec::new(),
+        }),
         body_sha256: Set(fingerprint.body_sha256),
         content_sha256: Set(Some(fingerprint.content_sha256)),
         outcome: Set(outcome.as_str().to_owned()),
@@ -371,6 +433,7 @@ fn placeholder(delivery: &NewDelivery) -> case::ActiveModel {
         finalized_at: Set(None),
         last_position: Set(0),
         decisive_at: Set(None),
+        purged_at: Set(None),
     }
 }
 

@@ -97,6 +97,7 @@ mod tests {
         m.notification("published");
         m.resync(3);
         m.quarantined("unparseable");
+        m.purge("retention");
         let text = render_prometheus();
         for name in [
             "http_server_request_duration_seconds_bucket{",
@@ -109,6 +110,7 @@ mod tests {
             "verdict_resyncs_total ",
             "verdict_resync_caught_total ",
             "verdict_quarantined_total{",
+            "verdict_purges_total{",
         ] {
             assert!(
                 text.lines().any(|line| line.starts_with(name.trim_end())),

@@ -67,7 +67,7 @@ impl CaseStore for FakeStore {
     async fn changes_after(&self, _: &FeedQuery) -> Result<Vec<FeedChange>, Error> {
         unreachable!("the resync reads the head only")
     }
-    async fn quarantined(&self, _: u32) -> Result<Vec<QuarantineItem>, Error> {
+    async fn quarantined(&self, _: i64, _: u32) -> Result<Vec<QuarantineItem>, Error> {
         unreachable!("the resync never touches quarantine")
     }
     async fn ping(&self) -> Result<(), Error> {

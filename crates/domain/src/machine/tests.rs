@@ -131,9 +131,17 @@ impl Store {
         let t = apply(prior, event, &payload, seen_before, received_at);
         let kept = match &t {
             Transition::Applied {
-                case, decisive_at, ..
+                case,
+                decisive_at,
+                purges,
+                ..
             } => {
-                self.case = Some(case.clone());
+                let mut case = case.clone();
+                if *purges {
+                    // The store marks the purge with its own clock; arrival stands in for it.
+                    case.purged_at.get_or_insert(received_at);
+                }
+                self.case = Some(case);
                 self.decisive_at = *decisive_at;
                 true
             }
@@ -549,6 +557,7 @@ fn first_delivery_fills_the_case_from_the_body() {
                 created_at: at(5),
                 updated_at: at(5),
                 finalized_at: Some(at(5)),
+                purged_at: None,
                 person: Some(Person {
                     first_name: Some("ANNA".into()),
                     document_number: Some("X1".into()),
@@ -557,6 +566,7 @@ fn first_delivery_fills_the_case_from_the_body() {
             },
             decisive_at: Some(at(5)),
             delivery_final: true,
+            purges: false,
         }
     );
 }
@@ -568,6 +578,7 @@ fn first_preliminary_delivery_opens_a_pending_case() {
         case,
         decisive_at,
         delivery_final,
+        purges: false,
     } = t
     else {
         panic!("{t:?}")

@@ -438,3 +438,52 @@ fn syntax_errors_name_the_position() {
     );
     assert!(message.contains("line 1"), "{message}");
 }
+
+#[test]
+fn every_usable_body_names_its_payloads_case() {
+    for body in [
+        GO_IDENFY.to_vec(),
+        LEGACY.to_vec(),
+        br#"{"scanRef": 12345, "final": true}"#.to_vec(),
+        br#"{"data": {"scanRef": "inner"}, "scanRef": "outer"}"#.to_vec(),
+        "{\"scanRef\":\"r\u{e9}f-\u{1F600}\"}".as_bytes().to_vec(),
+    ] {
+        let payload = Payload::parse(&body).unwrap();
+        assert_eq!(named_scan_ref(&body), Some(payload.scan_ref));
+    }
+}
+
+#[test]
+fn a_body_that_does_not_parse_may_still_name_its_case() {
+    // A lone surrogate where Verdict reads a value fails the payload, not the case it names.
+    let body = br#"{"scanRef": "s-1", "clientId": "\ud83d"}"#;
+    assert!(Payload::parse(body).is_err());
+    assert_eq!(named_scan_ref(body).unwrap().as_str(), "s-1");
+    // The first of two, where the payload refuses the duplicate.
+    let body = br#"{"scanRef": "first", "scanRef": "second"}"#;
+    assert!(Payload::parse(body).is_err());
+    assert_eq!(named_scan_ref(body).unwrap().as_str(), "first");
+}
+
+#[test]
+fn a_body_names_no_case_without_a_valid_top_level_scan_ref() {
+    for body in [
+        &br#"{"final": true}"#[..],
+        br#"{"scanRef": null}"#,
+        br#"{"scanRef": ""}"#,
+        br#"{"scanRef": "a\u0000b"}"#,
+        br#"{"scanRef": {"id": "s"}}"#,
+        br#"{"data": {"scanRef": "s"}}"#,
+        br#"["scanRef", "s"]"#,
+        b"{not json",
+        br#"{"scanRef": "s", "final": "#,
+        b"",
+    ] {
+        assert_eq!(
+            named_scan_ref(body),
+            None,
+            "{}",
+            String::from_utf8_lossy(body)
+        );
+    }
+}

@@ -34,6 +34,7 @@ fn case_from_proto(case: pb::Case) -> domain::Case {
         created_at: time(case.created_at).unwrap(),
         updated_at: time(case.updated_at).unwrap(),
         finalized_at: time(case.finalized_at),
+        purged_at: time(case.purged_at),
         person: case.person.map(|p| domain::Person {
             first_name: opt(p.first_name),
             last_name: opt(p.last_name),
@@ -102,7 +103,12 @@ prop_compose! {
             proptest::collection::vec(text(), 0..3),
             proptest::collection::vec(text(), 0..3),
         ),
-        times in (instant(), instant(), proptest::option::of(instant())),
+        times in (
+            instant(),
+            instant(),
+            proptest::option::of(instant()),
+            proptest::option::of(instant()),
+        ),
         person in proptest::option::of(person()),
     ) -> domain::Case {
         domain::Case {
@@ -124,6 +130,7 @@ prop_compose! {
             created_at: times.0,
             updated_at: times.1,
             finalized_at: times.2,
+            purged_at: times.3,
             person,
         }
     }
@@ -191,6 +198,7 @@ fn absent_optional_strings_become_empty() {
         created_at: Utc.timestamp_opt(1_700_000_000, 0).unwrap(),
         updated_at: Utc.timestamp_opt(1_700_000_001, 0).unwrap(),
         finalized_at: None,
+        purged_at: None,
         person: Some(domain::Person::default()),
     };
     let wire = case_to_proto(case, pb::CaseView::Full);

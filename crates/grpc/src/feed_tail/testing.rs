@@ -26,6 +26,7 @@ pub(super) fn change(position: u64, client_id: &str) -> FeedChange {
             created_at: DateTime::<Utc>::UNIX_EPOCH,
             updated_at: DateTime::<Utc>::UNIX_EPOCH,
             finalized_at: None,
+            purged_at: None,
             person: None,
         },
         traceparent: None,

@@ -119,6 +119,7 @@ fn case(scan_ref: &str, revision: u64, decision: Decision, is_final: bool) -> Ca
             .timestamp_opt(1_700_000_000 + revision as i64, 0)
             .unwrap(),
         finalized_at: None,
+        purged_at: None,
         person: Some(Person {
             first_name: Some("Jonas".into()),
             ..Person::default()

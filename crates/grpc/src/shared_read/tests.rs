@@ -43,6 +43,7 @@ fn case(revision: u64) -> Case {
         created_at: at,
         updated_at: at,
         finalized_at: None,
+        purged_at: None,
         person: None,
     }
 }
@@ -81,7 +82,7 @@ impl CaseStore for CountingStore {
     async fn feed_head(&self) -> Result<Cursor, Error> {
         unimplemented!("not used by shared reads")
     }
-    async fn quarantined(&self, _: u32) -> Result<Vec<QuarantineItem>, Error> {
+    async fn quarantined(&self, _: i64, _: u32) -> Result<Vec<QuarantineItem>, Error> {
         unimplemented!("not used by shared reads")
     }
     async fn ping(&self) -> Result<(), Error> {

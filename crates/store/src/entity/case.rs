@@ -47,6 +47,8 @@ pub struct Model {
     /// When the delivery that last decided or reopened the case arrived (`Prior::decisive_at`);
     /// bookkeeping of the state machine, not part of the case callers see.
     pub decisive_at: Option<DateTimeUtc>,
+    /// When a purge erased the case's personal data (`Case::purged_at`).
+    pub purged_at: Option<DateTimeUtc>,
 }
 
 /// No relations are navigated through SeaORM; the store joins by hand where it needs to.

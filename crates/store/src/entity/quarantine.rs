@@ -12,6 +12,10 @@ pub struct Model {
     pub id: i64,
     #[sea_orm(column_type = "Text", nullable)]
     pub event_type: Option<String>,
+    /// The case the body names (`named_scan_ref`), whose purge erases the body.
+    #[sea_orm(column_type = "Text", nullable)]
+    pub scan_ref: Option<String>,
+    /// The raw body; empty once a purge erased it.
     #[sea_orm(column_type = "Blob")]
     pub body: Vec<u8>,
     /// `QuarantineReason`'s wording.
@@ -28,8 +32,11 @@ pub struct Model {
     pub received_at: DateTimeUtc,
     #[sea_orm(column_type = "Text", nullable)]
     pub traceparent: Option<String>,
-    /// Set once the delivery was reprocessed; such rows are no longer offered.
+    /// Set once the delivery no longer waits — reprocessed, or its body erased by a purge;
+    /// such rows are no longer offered.
     pub released_at: Option<DateTimeUtc>,
+    /// When a purge erased the body.
+    pub purged_at: Option<DateTimeUtc>,
 }
 
 impl fmt::Debug for Model {
@@ -37,9 +44,11 @@ impl fmt::Debug for Model {
         f.debug_struct("Model")
             .field("id", &self.id)
             .field("event_type", &self.event_type)
+            .field("scan_ref", &self.scan_ref)
             .field("reason", &self.reason)
             .field("reason_kind", &self.reason_kind)
             .field("released_at", &self.released_at)
+            .field("purged_at", &self.purged_at)
             .finish_non_exhaustive()
     }
 }

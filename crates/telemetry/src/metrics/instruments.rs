@@ -38,6 +38,7 @@ pub struct Metrics {
     resyncs: Counter<u64>,
     resync_caught: Counter<u64>,
     quarantined: Counter<u64>,
+    purges: Counter<u64>,
 }
 
 impl Metrics {
@@ -107,6 +108,11 @@ impl Metrics {
                 .u64_counter("verdict.quarantined")
                 .with_unit("{webhook}")
                 .with_description("Verified webhooks set aside instead of applied, by reason")
+                .build(),
+            purges: meter
+                .u64_counter("verdict.purges")
+                .with_unit("{case}")
+                .with_description("Cases whose personal data was erased, by reason")
                 .build(),
         }
     }
@@ -218,5 +224,11 @@ impl Metrics {
     pub fn quarantined(&self, reason_kind: &'static str) {
         self.quarantined
             .add(1, &[KeyValue::new("reason", reason_kind)]);
+    }
+
+    /// A case's personal data was erased: `verdict.purges{reason}`, `reason` being
+    /// `PurgeReason::as_str` (`erasure`, `retention`, `lifecycle_status`).
+    pub fn purge(&self, reason: &'static str) {
+        self.purges.add(1, &[KeyValue::new("reason", reason)]);
     }
 }

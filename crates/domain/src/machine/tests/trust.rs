@@ -135,30 +135,97 @@ fn contradicting_or_unsummarisable_deliveries_leave_the_case_alone() {
 }
 
 #[test]
-fn lifecycle_notice_after_a_decision_keeps_it() {
+fn lifecycle_notice_after_a_decision_keeps_it_and_forgets_the_person() {
     for overall in LIFECYCLE_STATUSES {
         let mut store = Store::default();
         let mut approved = body(Some(true), "APPROVED");
         approved["status"]["fraudTags"] = json!(["PHOTOCOPY"]);
         store.deliver_json(ManualFinished, &approved);
         let before = store.case().clone();
+        assert!(before.person.is_some());
 
         // A deletion notice says little else: no data, no statuses.
         let notice = json!({"scanRef": "s", "final": true, "status": {"overall": overall}});
-        let t = store.deliver_json(Legacy, &notice);
-        assert_eq!(t.outcome, Outcome::Applied, "{overall}");
+        let t = store.judge(Legacy, &serde_json::to_vec(&notice).unwrap(), at(2), None);
+        let Transition::Applied {
+            case, purges: true, ..
+        } = t
+        else {
+            panic!("{overall}: {t:?}");
+        };
         assert_eq!(
-            t.case,
+            case,
             Case {
                 overall_status: Some(overall.to_owned()),
                 last_event_type: "IDENTIFICATION".to_owned(),
                 revision: 2,
                 updated_at: at(2),
+                person: None,
                 ..before
             },
-            "{overall}: only the overall status, event type, revision and time change"
+            "{overall}: the overall status, event type, revision and time change, the person goes"
         );
     }
+}
+
+#[test]
+fn superseded_lifecycle_notice_still_purges_once() {
+    let (mut store, parked) = with_delayed(
+        &[
+            (ManualFinished, body(Some(true), "APPROVED")),
+            (Legacy, body(Some(true), "DELETED")),
+            (AutoFinished, body(Some(false), "REVIEWING")),
+            (ManualFinished, body(Some(true), "DENIED")),
+        ],
+        &[1],
+    );
+    let before = store.case().clone();
+    assert!(before.person.is_some());
+    let (entry, event, bytes) = &parked[0];
+    let t = store.reprocess(*entry, *event, bytes);
+    let Transition::Applied {
+        case,
+        decisive_at,
+        purges: true,
+        ..
+    } = t
+    else {
+        panic!("{t:?}");
+    };
+    assert_eq!(
+        case,
+        Case {
+            last_event_type: "IDENTIFICATION".to_owned(),
+            revision: before.revision + 1,
+            person: None,
+            ..before.clone()
+        },
+        "the erasure applies; the newer decision and status stay"
+    );
+    assert_eq!(decisive_at, Some(at(4)), "a notice never decides");
+
+    // Purged now: a second superseded notice has nothing to ask for.
+    let again = serde_json::to_vec(&body(Some(true), "ARCHIVED")).unwrap();
+    let t = store.judge(Legacy, &again, at(1), None);
+    assert!(matches!(t, Transition::Stale { .. }), "{t:?}");
+}
+
+#[test]
+fn a_purged_case_never_holds_a_person_again() {
+    let mut store = Store::default();
+    store.deliver_json(AutoFinished, &body(Some(false), "REVIEWING"));
+    store.deliver_json(Legacy, &body(Some(true), "DELETED"));
+    assert!(store.case().is_purged());
+    for (event, b) in [
+        (Resubmitted, body(Some(false), "ACTIVE")),
+        (ManualFinished, body(Some(true), "APPROVED")),
+    ] {
+        let t = store.deliver_json(event, &b);
+        assert_eq!(t.outcome, Outcome::Applied);
+        assert_eq!(t.case.person, None, "{event}");
+        assert!(t.case.is_purged(), "{event}: purged stays purged");
+    }
+    assert_eq!(store.case().decision, Decision::Approved);
 }
 
 #[test]

@@ -215,7 +215,7 @@ impl CaseStore for FakeStore {
         Ok(inner.feed.last().map_or(Cursor::START, |c| c.position))
     }
 
-    async fn quarantined(&self, _: u32) -> Result<Vec<QuarantineItem>, Error> {
+    async fn quarantined(&self, _: i64, _: u32) -> Result<Vec<QuarantineItem>, Error> {
         Err(unsupported())
     }
 
