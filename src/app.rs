@@ -13,8 +13,10 @@ use tokio_util::sync::CancellationToken;
 use tracing::{info, warn};
 use verdict_bus::{Hub, Resync};
 use verdict_domain::{CaseStore, ChangeBus, SignatureVerifier};
-use verdict_grpc::{Credentials, ServerTls};
+use verdict_grpc::{AdminUseCases, Credentials, ServerTls};
+use verdict_ingest::Ingest;
 use verdict_ingress::{ServeOptions, SourceFilter};
+use verdict_lifecycle::Lifecycle;
 use verdict_store::SeaStore;
 
 use crate::Config;
@@ -149,7 +151,14 @@ impl App {
             tls,
             shutdown,
         } = self;
-        let store_port: Arc<dyn CaseStore> = store;
+        let store_port: Arc<dyn CaseStore> = store.clone();
+        // The operator's use cases, shared by AdminService and the retention job.
+        let lifecycle = Lifecycle::new(store, bus.clone());
+        let admin_use_cases = AdminUseCases {
+            lifecycle: lifecycle.clone(),
+            ingest: Ingest::new(store_port.clone(), bus.clone())
+                .with_write_timeout(config.write_timeout),
+        };
 
         let source_filter = (!config.http.webhook_allow_cidrs.is_empty()).then(|| {
             SourceFilter::new(
@@ -204,6 +213,7 @@ impl App {
                 grpc,
                 store_port.clone(),
                 hub.clone(),
+                admin_use_cases,
                 verdict_grpc::GrpcOptions {
                     heartbeat_interval: config.heartbeat_interval,
                     poll_interval: config.resync_interval,
@@ -230,15 +240,27 @@ impl App {
             redis_link,
         );
         let resync_task = tokio::spawn(resync.run(shutdown.clone()));
+        let retention_task = config.retention.retention.map(|retention| {
+            let every = config.retention.purge_interval;
+            tokio::spawn(lifecycle.run_retention(retention, every, shutdown.clone()))
+        });
 
         token.cancelled().await;
         info!("shutting down");
         shutdown.cancel();
         let drained = tokio::time::timeout(config.shutdown_timeout, async {
-            let (http, grpc, resync) = tokio::join!(http_task, grpc_task, resync_task);
+            let retention = async {
+                match retention_task {
+                    Some(task) => task.await,
+                    None => Ok(()),
+                }
+            };
+            let (http, grpc, resync, retention) =
+                tokio::join!(http_task, grpc_task, resync_task, retention);
             http??;
             grpc??;
             resync?;
+            retention?;
             Ok::<_, Error>(())
         })
         .await;

@@ -1,8 +1,9 @@
 //! The `verdict` command line: one binary to serve, migrate, sign test webhooks, read and watch
-//! cases, and reprocess quarantined deliveries.
+//! cases, reprocess quarantined deliveries and erase personal data.
 
 mod client;
 mod json;
+mod purge;
 mod quarantine;
 mod serve;
 mod sign;
@@ -35,6 +36,8 @@ pub enum Command {
     /// List or reprocess deliveries that were signed but could not be used.
     #[command(subcommand)]
     Quarantine(quarantine::QuarantineCommand),
+    /// Erase personal data: one retention pass (--older-than) or one case (--scan-ref).
+    Purge(purge::PurgeArgs),
 }
 
 impl Cli {
@@ -47,6 +50,7 @@ impl Cli {
             Command::Get(args) => client::get(args).await,
             Command::Watch(args) => client::watch(args).await,
             Command::Quarantine(cmd) => quarantine::run(cmd).await,
+            Command::Purge(args) => purge::run(args).await,
         }
     }
 }

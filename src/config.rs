@@ -4,6 +4,7 @@
 
 mod grpc;
 mod http;
+mod retention;
 mod secret_url;
 
 use std::net::SocketAddr;
@@ -21,6 +22,7 @@ use verdict_telemetry::LogFormat;
 
 pub use self::grpc::GrpcConfig;
 pub use self::http::{HttpConfig, INFLIGHT_PER_DB_CONNECTION};
+pub use self::retention::{RetentionConfig, parse_positive_duration};
 pub use self::secret_url::SecretUrl;
 
 /// Where the database lives.
@@ -172,6 +174,9 @@ pub struct Config {
     #[command(flatten)]
     pub http: HttpConfig,
 
+    #[command(flatten)]
+    pub retention: RetentionConfig,
+
     /// Accept webhooks without checking signatures (development only).
     #[arg(long, env = "VERDICT_ALLOW_UNSIGNED")]
     pub allow_unsigned: bool,
@@ -268,14 +273,14 @@ fn parse_secret(raw: &str) -> Result<SecretString, String> {
     Ok(SecretString::from(raw.to_owned()))
 }
 
-/// Parses `250ms`, `5s`, `2m`, `1h` (a bare number means seconds).
+/// Parses `250ms`, `5s`, `2m`, `1h`, `90d` (a bare number means seconds).
 pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
     let split = raw.find(|c: char| !c.is_ascii_digit()).unwrap_or(raw.len());
     let (number, unit) = raw.split_at(split);
     let n: u64 = number
         .parse()
-        .map_err(|_| format!("{raw:?} is not a duration like 250ms, 5s, 2m or 1h"))?;
+        .map_err(|_| format!("{raw:?} is not a duration like 250ms, 5s, 2m, 1h or 90d"))?;
     let seconds = |per: u64| {
         n.checked_mul(per)
             .map(Duration::from_secs)
@@ -286,8 +291,9 @@ pub fn parse_duration(raw: &str) -> Result<Duration, String> {
         "" | "s" => seconds(1),
         "m" => seconds(60),
         "h" => seconds(3600),
+        "d" => seconds(86_400),
         other => Err(format!(
-            "unknown duration unit {other:?} (use ms, s, m or h)"
+            "unknown duration unit {other:?} (use ms, s, m, h or d)"
         )),
     }
 }
@@ -343,6 +349,10 @@ mod tests {
         assert_eq!(
             format!("{:?}", c.http),
             format!("{:?}", HttpConfig::default())
+        );
+        assert_eq!(
+            format!("{:?}", c.retention),
+            format!("{:?}", RetentionConfig::default())
         );
         assert_eq!(
             c.grpc.grpc_max_streams as usize,
@@ -515,8 +525,10 @@ mod tests {
         assert_eq!(parse_duration("5s"), Ok(Duration::from_secs(5)));
         assert_eq!(parse_duration("7"), Ok(Duration::from_secs(7)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
+        assert_eq!(parse_duration("90d"), Ok(Duration::from_secs(90 * 86_400)));
         assert!(parse_duration("fast").is_err());
-        assert!(parse_duration("5d").is_err());
+        assert!(parse_duration("5w").is_err());
+        assert!(parse_duration("213503982334602d").is_err(), "too long");
     }
 
     #[test]

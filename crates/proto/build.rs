@@ -6,7 +6,8 @@ use std::{env, error::Error, path::PathBuf};
 fn main() -> Result<(), Box<dyn Error>> {
     let out_dir = PathBuf::from(env::var("OUT_DIR")?);
     let proto_root = PathBuf::from("../../proto");
-    let proto_file = proto_root.join("verdict/v1/case_service.proto");
+    let proto_files = ["case_service.proto", "admin_service.proto"]
+        .map(|file| proto_root.join("verdict/v1").join(file));
 
     println!("cargo:rerun-if-changed={}", proto_root.display());
 
@@ -19,7 +20,7 @@ fn main() -> Result<(), Box<dyn Error>> {
         .file_descriptor_set_path(out_dir.join("verdict_descriptor.bin"))
         .compile_with_config(
             config,
-            &[proto_file],
+            &proto_files,
             &[proto_root, protoc_bin_vendored::include_path()?],
         )?;
     Ok(())

@@ -1,11 +1,14 @@
-//! The audit trail of personal data served: one event (tracing target `verdict::audit`) per
-//! response that carries a `person`, naming who got which cases, never what they got.
+//! The audit trail of personal data served and erased: one event (tracing target
+//! `verdict::audit`) per response that carries a `person`, naming who got which cases, never
+//! what they got; and one per erasure request (`AdminService.PurgeCase`), naming who erased
+//! which case.
 //!
 //! Streams write one event per delivered change or snapshot: a FULL watcher of a busy feed
 //! writes as many events as it receives cases, which is the point of an audit trail.
 
 use std::fmt;
 
+use verdict_domain::Purge;
 use verdict_proto::verdict::v1 as pb;
 
 use crate::auth::Caller;
@@ -46,6 +49,20 @@ impl Audit {
             "personal data served"
         );
     }
+}
+
+/// Records that `caller` asked to erase the personal data of `purge`'s case, through
+/// `method`: an erasure is audited whatever it found (`erased` false: nothing was left).
+pub(crate) fn erased(caller: &Caller, method: &'static str, purge: &Purge) {
+    tracing::info!(
+        target: AUDIT_TARGET,
+        caller = caller.name(),
+        method,
+        scan_refs = %purge.case.scan_ref,
+        revision = purge.case.revision,
+        erased = purge.position.is_some(),
+        "personal data erased"
+    );
 }
 
 /// scanRefs as one comma-separated field, written straight into the event.

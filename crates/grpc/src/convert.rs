@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use prost_types::Timestamp;
 use verdict_domain as domain;
+use verdict_ingest::Reprocessed;
 use verdict_proto::verdict::v1 as pb;
 
 #[cfg(test)]
@@ -69,6 +70,53 @@ pub fn case_event_to_proto(event: domain::CaseEvent) -> pb::CaseEvent {
         revision: event.revision,
         overall_status: event.overall_status.unwrap_or_default(),
         received_at: Some(timestamp(event.received_at)),
+    }
+}
+
+/// A quarantined delivery as `ListQuarantine` shows it: metadata and reason, never the body.
+pub fn quarantine_item_to_proto(item: domain::QuarantineItem) -> pb::QuarantineItem {
+    pb::QuarantineItem {
+        id: item.id,
+        event_type: item.event_type.unwrap_or_default(),
+        scan_ref: item.scan_ref.unwrap_or_default(),
+        reason_kind: item.reason_kind.unwrap_or_default(),
+        reason: item.reason,
+        received_at: Some(timestamp(item.received_at)),
+        body_bytes: item.body.len() as u64,
+    }
+}
+
+/// What a reprocess made of one quarantined delivery.
+pub fn reprocessed_to_proto(done: &Reprocessed) -> pb::ReprocessedItem {
+    let id = done.id();
+    match done {
+        Reprocessed::Skipped { why, .. } => pb::ReprocessedItem {
+            id,
+            outcome: "skipped".to_owned(),
+            reason: why.clone(),
+            ..pb::ReprocessedItem::default()
+        },
+        Reprocessed::Ingested { recorded, .. } => {
+            let quarantined = match recorded {
+                domain::Recorded::Quarantined { reason, .. } => Some(reason),
+                domain::Recorded::Applied { .. }
+                | domain::Recorded::Duplicate { .. }
+                | domain::Recorded::Stale { .. } => None,
+            };
+            pb::ReprocessedItem {
+                id,
+                outcome: recorded.label().to_owned(),
+                scan_ref: recorded
+                    .case()
+                    .map(|case| case.scan_ref.clone())
+                    .unwrap_or_default(),
+                revision: recorded.case().map_or(0, |case| case.revision),
+                reason_kind: quarantined
+                    .map(|reason| reason.kind().to_owned())
+                    .unwrap_or_default(),
+                reason: quarantined.map(ToString::to_string).unwrap_or_default(),
+            }
+        }
     }
 }
 

@@ -8,10 +8,17 @@ use tokio_util::sync::CancellationToken;
 use tonic_health::{ServingStatus, server::HealthReporter};
 use tracing::{info, warn};
 use verdict_domain::CaseStore;
-use verdict_proto::verdict::v1::case_service_server::SERVICE_NAME;
+use verdict_proto::verdict::v1::{admin_service_server, case_service_server};
 
-/// Keeps the health statuses of the server ("") and of `verdict.v1.CaseService` in step with the
-/// database.
+/// The names health answers for: the server as a whole and each service.
+const SERVICES: [&str; 3] = [
+    "",
+    case_service_server::SERVICE_NAME,
+    admin_service_server::SERVICE_NAME,
+];
+
+/// Keeps the health statuses of the server ("") and of `verdict.v1.CaseService` and
+/// `verdict.v1.AdminService` in step with the database.
 #[derive(Debug)]
 pub(crate) struct Health {
     reporter: HealthReporter,
@@ -66,7 +73,7 @@ impl Health {
         self.set(ServingStatus::NotServing).await;
         // Removing the statuses ends open Health/Watch streams, which would otherwise hold the
         // server's graceful drain open forever.
-        for name in ["", SERVICE_NAME] {
+        for name in SERVICES {
             self.reporter.clear_service_status(name).await;
         }
     }
@@ -92,7 +99,7 @@ impl Health {
     }
 
     async fn set(&self, status: ServingStatus) {
-        for name in ["", SERVICE_NAME] {
+        for name in SERVICES {
             self.reporter.set_service_status(name, status).await;
         }
     }

@@ -1,5 +1,7 @@
-//! The gRPC face of Verdict: `verdict.v1.CaseService`, `grpc.health.v1` and server reflection,
-//! served over the domain ports (`Arc<dyn CaseStore>`) and the in-process change hub, over
+//! The gRPC face of Verdict: `verdict.v1.CaseService`, `verdict.v1.AdminService`,
+//! `grpc.health.v1` and server reflection, served over the domain ports (`Arc<dyn CaseStore>`),
+//! the use cases the operator's calls share with the command line, and the in-process change
+//! hub, over
 //! plaintext or (mutual) TLS, with scoped credentials, an audit trail of personal data served,
 //! and bounds on streams.
 //!
@@ -9,6 +11,7 @@
 
 #![forbid(unsafe_code)]
 
+mod admin;
 mod audit;
 mod auth;
 pub mod convert;
@@ -24,6 +27,7 @@ mod stream;
 mod telemetry;
 mod tls;
 
+pub use admin::AdminUseCases;
 pub use audit::AUDIT_TARGET;
 pub use auth::{Caller, Credentials, Scope};
 pub use error::Error;

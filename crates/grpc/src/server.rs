@@ -9,10 +9,15 @@ use tonic::transport::{Server, server::TcpIncoming};
 use tracing::info;
 use verdict_bus::Hub;
 use verdict_domain::CaseStore;
+use verdict_proto::verdict::v1::admin_service_server::AdminServiceServer;
 use verdict_proto::verdict::v1::case_service_server::CaseServiceServer;
 
 use crate::{
-    Credentials, Error, ServerTls, health::Health, service::CaseApi, stream::StreamLimits,
+    Credentials, Error, ServerTls,
+    admin::{AdminApi, AdminUseCases},
+    health::Health,
+    service::CaseApi,
+    stream::StreamLimits,
     telemetry::RpcTelemetryLayer,
 };
 
@@ -95,12 +100,13 @@ impl Default for GrpcOptions {
     }
 }
 
-/// Serves `verdict.v1.CaseService`, `grpc.health.v1` and server reflection (v1 and v1alpha, as
-/// older clients such as Python's grpcio-reflection only speak v1alpha) on an already-bound
-/// listener until `shutdown` is cancelled.
+/// Serves `verdict.v1.CaseService`, `verdict.v1.AdminService` (over `admin`'s use cases),
+/// `grpc.health.v1` and server reflection (v1 and v1alpha, as older clients such as Python's
+/// grpcio-reflection only speak v1alpha) on an already-bound listener until `shutdown` is
+/// cancelled.
 ///
-/// Over TLS when `options.tls` is set, with `CaseService` calls authenticated against
-/// `options.credentials` (health and reflection stay open).
+/// Over TLS when `options.tls` is set, with `CaseService` and `AdminService` calls
+/// authenticated against `options.credentials` (health and reflection stay open).
 ///
 /// On shutdown: health turns NOT_SERVING first, then every open stream ends with
 /// `UNAVAILABLE "server shutting down"` (clients resume elsewhere), then the server drains
@@ -111,6 +117,7 @@ pub async fn serve(
     listener: TcpListener,
     store: Arc<dyn CaseStore>,
     hub: Arc<Hub>,
+    admin: AdminUseCases,
     options: GrpcOptions,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
@@ -153,7 +160,9 @@ pub async fn serve(
         authentication = credentials.is_required(),
         "grpc serving"
     );
+    let admin = AdminApi::new(Arc::clone(&store), admin);
     let api = CaseApi::new(store, hub, options, limits);
+    let admin_credentials = credentials.clone();
     server
         .layer(RpcTelemetryLayer)
         .add_service(health_service)
@@ -162,6 +171,10 @@ pub async fn serve(
         .add_service(CaseServiceServer::with_interceptor(api, move |request| {
             credentials.authenticate(request)
         }))
+        .add_service(AdminServiceServer::with_interceptor(
+            admin,
+            move |request| admin_credentials.authenticate(request),
+        ))
         .serve_with_incoming_shutdown(TcpIncoming::from(listener).with_nodelay(Some(true)), signal)
         .await?;
     info!("grpc drained");

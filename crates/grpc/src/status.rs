@@ -47,6 +47,27 @@ pub(crate) fn from_domain(e: Error) -> Status {
     status(e.kind(), message)
 }
 
+/// The lifecycle use case's error: an unknown case is NOT_FOUND naming it (a scanRef is not
+/// personal data), a store failure goes through [`from_domain`].
+pub(crate) fn from_lifecycle(e: verdict_lifecycle::Error) -> Status {
+    match e {
+        verdict_lifecycle::Error::UnknownCase(_) => not_found(e.to_string()),
+        verdict_lifecycle::Error::Store(e) => from_domain(e),
+    }
+}
+
+/// The ingest use case's error: a write past its deadline is UNAVAILABLE (try again), a store
+/// failure goes through [`from_domain`].
+pub(crate) fn from_ingest(e: verdict_ingest::Error) -> Status {
+    match e {
+        verdict_ingest::Error::WriteTimeout(_) => {
+            warn!(error = %e, "storage did not answer in time");
+            status(e.kind(), e.to_string())
+        }
+        verdict_ingest::Error::Store(e) => from_domain(e),
+    }
+}
+
 /// A failure in the middle of a stream. Whatever broke, the client's remedy is the same: resume
 /// from the last revision or cursor it received (perhaps on another replica), so the stream ends
 /// UNAVAILABLE; the cause is logged by [`from_domain`].

@@ -25,11 +25,14 @@ pub(crate) use body::TracedBody;
 
 /// The methods served, as `rpc.method` spells them; anything else is `_OTHER`, so a caller
 /// cannot mint span names or metric series.
-const METHODS: [&str; 8] = [
+const METHODS: [&str; 11] = [
     "verdict.v1.CaseService/GetCase",
     "verdict.v1.CaseService/ListCases",
     "verdict.v1.CaseService/WatchCase",
     "verdict.v1.CaseService/WatchCases",
+    "verdict.v1.AdminService/PurgeCase",
+    "verdict.v1.AdminService/ListQuarantine",
+    "verdict.v1.AdminService/ReprocessQuarantine",
     "grpc.health.v1.Health/Check",
     "grpc.health.v1.Health/Watch",
     "grpc.reflection.v1.ServerReflection/ServerReflectionInfo",
@@ -223,6 +226,10 @@ mod tests {
         assert_eq!(
             method_of("/verdict.v1.CaseService/GetCase"),
             "verdict.v1.CaseService/GetCase"
+        );
+        assert_eq!(
+            method_of("/verdict.v1.AdminService/PurgeCase"),
+            "verdict.v1.AdminService/PurgeCase"
         );
         assert_eq!(method_of("/verdict.v1.CaseService/Nope"), "_OTHER");
         assert_eq!(method_of(""), "_OTHER");

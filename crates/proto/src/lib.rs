@@ -8,7 +8,8 @@
 
 /// The `verdict` protobuf package.
 pub mod verdict {
-    /// Version 1 of the API: messages, `case_service_server` and `case_service_client`.
+    /// Version 1 of the API: messages, `case_service_server`/`_client` and
+    /// `admin_service_server`/`_client`.
     pub mod v1 {
         tonic::include_proto!("verdict.v1");
     }
@@ -32,6 +33,13 @@ mod tests {
             .find(|f| f.package() == "verdict.v1")
             .expect("verdict.v1 file in the descriptor set");
         assert!(file.service.iter().any(|s| s.name() == "CaseService"));
+        let services: Vec<&str> = set
+            .file
+            .iter()
+            .filter(|f| f.package() == "verdict.v1")
+            .flat_map(|f| f.service.iter().map(|s| s.name()))
+            .collect();
+        assert!(services.contains(&"AdminService"), "{services:?}");
     }
 
     #[test]
@@ -39,6 +47,10 @@ mod tests {
         assert_eq!(
             verdict::v1::case_service_server::SERVICE_NAME,
             "verdict.v1.CaseService"
+        );
+        assert_eq!(
+            verdict::v1::admin_service_server::SERVICE_NAME,
+            "verdict.v1.AdminService"
         );
     }
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 use tokio_util::sync::CancellationToken;
 use tonic::transport::{Channel, ClientTlsConfig};
-use verdict::config::{GrpcConfig, HttpConfig};
+use verdict::config::{GrpcConfig, HttpConfig, RetentionConfig};
 use verdict::{App, Config};
 use verdict_proto::verdict::v1::case_service_client::CaseServiceClient;
 
@@ -37,6 +37,8 @@ pub struct TestAppOptions {
     pub http: HttpConfig,
     /// PEM CA for a `rediss://` test Redis.
     pub redis_ca_cert: Option<std::path::PathBuf>,
+    /// The retention job (off by default, as in production).
+    pub retention: RetentionConfig,
 }
 
 impl TestAppOptions {
@@ -52,6 +54,7 @@ impl TestAppOptions {
             grpc: GrpcConfig::default(),
             http: HttpConfig::default(),
             redis_ca_cert: None,
+            retention: RetentionConfig::default(),
         }
     }
 
@@ -266,6 +269,7 @@ fn config(db: &TestDatabase, redis: Option<&TestRedis>, options: &TestAppOptions
             ..options.grpc.clone()
         },
         http: options.http.clone(),
+        retention: options.retention.clone(),
         allow_unsigned: false,
         max_body_bytes: options.max_body_bytes,
         write_timeout: Duration::from_secs(5),

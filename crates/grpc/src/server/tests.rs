@@ -14,6 +14,7 @@ use verdict_proto::verdict::v1::{
 use self::fake_store::FakeStore;
 use super::*;
 
+mod admin;
 mod audit;
 mod fake_store;
 mod feed;
@@ -54,10 +55,16 @@ impl Server {
         let store = Arc::new(FakeStore::default());
         let hub = Hub::new();
         let shutdown = CancellationToken::new();
+        let bus = Arc::new(verdict_bus::LocalBus::new(Arc::clone(&hub)));
+        let admin = AdminUseCases {
+            lifecycle: verdict_lifecycle::Lifecycle::new(store.clone(), bus.clone()),
+            ingest: verdict_ingest::Ingest::new(store.clone(), bus),
+        };
         let task = tokio::spawn(serve(
             listener,
             Arc::clone(&store) as Arc<dyn CaseStore>,
             Arc::clone(&hub),
+            admin,
             options,
             shutdown.clone(),
         ));

@@ -127,3 +127,52 @@ async fn personal_data_served_is_audited_once_per_response_without_the_data() {
         "audit events carry no personal data"
     );
 }
+
+#[tokio::test]
+async fn an_erasure_is_audited_naming_who_erased_which_case() {
+    let lines = Lines::default();
+    let _capture = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .json()
+            .with_writer(lines.clone())
+            .finish(),
+    );
+    let server = Server::start(quiet_options()).await;
+    server.commit(pending("scan-1", 1));
+    let mut admin = verdict_proto::verdict::v1::admin_service_client::AdminServiceClient::new(
+        server.channel().await,
+    );
+    for _ in 0..2 {
+        admin
+            .purge_case(pb::PurgeCaseRequest {
+                scan_ref: "scan-1".into(),
+            })
+            .await
+            .unwrap();
+    }
+    server.stop().await;
+
+    let erasures: Vec<(String, String, u64, bool)> = lines
+        .audit_events()
+        .iter()
+        .map(|event| {
+            let fields = &event["fields"];
+            assert_eq!(fields["message"], "personal data erased");
+            assert_eq!(fields["method"], "verdict.v1.AdminService/PurgeCase");
+            (
+                fields["caller"].as_str().unwrap().to_owned(),
+                fields["scan_refs"].as_str().unwrap().to_owned(),
+                fields["revision"].as_u64().unwrap(),
+                fields["erased"].as_bool().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        erasures,
+        [
+            ("anonymous".into(), "scan-1".into(), 2, true),
+            ("anonymous".into(), "scan-1".into(), 2, false),
+        ],
+        "every request is audited, also one that found nothing left"
+    );
+}

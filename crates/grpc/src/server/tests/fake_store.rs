@@ -11,9 +11,11 @@ use std::{
 };
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use verdict_domain::{
-    Case, CaseEvent, CasePage, CaseQuery, CaseStore, Cursor, Error, FeedChange, FeedQuery,
-    NewDelivery, NewQuarantine, Notification, QuarantineItem, Recorded,
+    Case, CaseEvent, CasePage, CaseQuery, CaseStore, Cursor, Error, ExpiredBatch, FeedChange,
+    FeedQuery, NewDelivery, NewQuarantine, Notification, Purge, PurgeStore, QuarantineItem,
+    Recorded,
 };
 
 #[derive(Debug, Default)]
@@ -221,5 +223,42 @@ impl CaseStore for FakeStore {
 
     async fn ping(&self) -> Result<(), Error> {
         self.check()
+    }
+}
+
+#[async_trait]
+impl PurgeStore for FakeStore {
+    /// Marks the case purged as a new revision, once.
+    async fn purge(&self, scan_ref: &str, _: Option<String>) -> Result<Option<Purge>, Error> {
+        self.check()?;
+        let Some((case, _)) = self.inner.lock().unwrap().cases.get(scan_ref).cloned() else {
+            return Ok(None);
+        };
+        if case.is_purged() {
+            return Ok(Some(Purge {
+                case,
+                position: None,
+            }));
+        }
+        let case = Case {
+            revision: case.revision + 1,
+            purged_at: Some(Utc::now()),
+            person: None,
+            ..case
+        };
+        let position = self.put(case.clone()).position;
+        Ok(Some(Purge {
+            case,
+            position: Some(position),
+        }))
+    }
+
+    async fn purge_expired(
+        &self,
+        _: DateTime<Utc>,
+        _: u32,
+        _: Option<String>,
+    ) -> Result<Option<ExpiredBatch>, Error> {
+        Err(unsupported())
     }
 }

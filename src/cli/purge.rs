@@ -1,0 +1,95 @@
+//! `verdict purge`: erase personal data now — one retention pass (`--older-than`, what the
+//! Kubernetes CronJob runs) or one case (`--scan-ref`, an erasure request). The same use case
+//! as the retention job and `AdminService.PurgeCase`, against the database named by
+//! `VERDICT_DATABASE_URL`; each purge is published, so watchers on every replica see it.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::{ArgGroup, Args};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+use verdict_bus::Hub;
+use verdict_domain::Case;
+use verdict_lifecycle::Lifecycle;
+
+use crate::config::{BusConfig, DatabaseConfig, parse_positive_duration};
+
+/// Arguments of `verdict purge`.
+#[derive(Debug, Args)]
+#[command(group(ArgGroup::new("what").required(true).args(["older_than", "scan_ref"])))]
+pub struct PurgeArgs {
+    /// One retention pass: erase the person and raw bodies of every case that became final
+    /// longer ago than this (e.g. `90d`), and the bodies of quarantined deliveries of that age
+    /// that belong to no case.
+    #[arg(long, value_parser = parse_positive_duration)]
+    pub older_than: Option<Duration>,
+
+    /// Erase the person and raw bodies of this one case now, final or not.
+    #[arg(long)]
+    pub scan_ref: Option<String>,
+
+    #[command(flatten)]
+    pub db: DatabaseConfig,
+
+    #[command(flatten)]
+    pub bus: BusConfig,
+}
+
+/// Purges, printing one JSON line per case purged; fails (exit 1) for an unknown scanRef.
+pub(super) async fn run(args: PurgeArgs) -> anyhow::Result<()> {
+    let store = args
+        .db
+        .connect()
+        .await
+        .context("could not open the database")?;
+    let shutdown = CancellationToken::new();
+    let bus = args
+        .bus
+        .connect(Hub::new(), shutdown.clone())
+        .await
+        .context("could not set up the change bus")?;
+    let lifecycle = Lifecycle::new(Arc::new(store), bus.publisher);
+    let result = purge(&lifecycle, &args).await;
+    // Every purge is published before the process ends.
+    lifecycle.flush().await;
+    shutdown.cancel();
+    result
+}
+
+async fn purge(lifecycle: &Lifecycle, args: &PurgeArgs) -> anyhow::Result<()> {
+    if let Some(scan_ref) = &args.scan_ref {
+        let purge = lifecycle.purge_case(scan_ref).await?;
+        println!("{}", line(&purge.case, purge.position.is_some()));
+        if purge.position.is_none() {
+            eprintln!("{scan_ref} was purged before, nothing was left to erase");
+        }
+        return Ok(());
+    }
+    let Some(older_than) = args.older_than else {
+        unreachable!("clap requires --older-than or --scan-ref");
+    };
+    let summary = lifecycle
+        .retention_pass(older_than, |case| println!("{}", line(case, true)))
+        .await
+        .context("the retention pass failed")?;
+    eprintln!(
+        "{} cases purged, {} quarantine bodies erased",
+        summary.purged, summary.quarantine_erased
+    );
+    if summary.busy {
+        eprintln!("another process is running a retention pass and carries on with the rest");
+    }
+    Ok(())
+}
+
+/// `{"scanRef":…,"revision":…,"purgedAt":…,"erased":…}`: what was purged, never what it held.
+fn line(case: &Case, erased: bool) -> serde_json::Value {
+    json!({
+        "scanRef": case.scan_ref,
+        "revision": case.revision,
+        "purgedAt": case.purged_at.map(|at| at.to_rfc3339()),
+        "erased": erased,
+    })
+}
