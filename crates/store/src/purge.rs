@@ -25,7 +25,7 @@
 
 use std::collections::HashSet;
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound as _, Utc};
 use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait as _, Func, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
@@ -65,7 +65,7 @@ pub(crate) async fn purge(
             return Ok(None);
         };
         let case = convert::case_from_row(row, None)?;
-        let purged = purge_locked(&txn, vec![case], Utc::now(), traceparent).await?;
+        let purged = purge_locked(&txn, vec![case], now(), traceparent).await?;
         txn.commit().await?;
         Ok(purged.into_iter().next())
     }
@@ -119,7 +119,7 @@ pub(crate) async fn purge_expired(
             .into_iter()
             .map(|row| convert::case_from_row(row, None))
             .collect::<Result<Vec<_>, _>>()?;
-        let now = Utc::now();
+        let now = now();
         let purged = purge_locked(&txn, cases, now, traceparent).await?;
         let quarantine_erased = quarantine::erase_caseless_before(&txn, cutoff, limit, now).await?;
         txn.commit().await?;
@@ -224,6 +224,12 @@ pub(crate) async fn purge_locked(
         });
     }
     Ok(purges)
+}
+
+/// The time of a purge, to the microsecond: what PostgreSQL keeps, so the answer, the feed's
+/// snapshot and the row agree.
+pub(crate) fn now() -> DateTime<Utc> {
+    Utc::now().trunc_subsecs(6)
 }
 
 /// Erases the persons of `scan_refs` and the bodies of their deliveries and quarantine items;

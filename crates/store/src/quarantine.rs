@@ -90,7 +90,7 @@ pub(crate) async fn insert_row(
     scan_ref: Option<String>,
     purged: bool,
 ) -> Result<i64, Error> {
-    let purged_at = purged.then(Utc::now);
+    let purged_at = purged.then(crate::purge::now);
     let row = convert::quarantine_to_row(item, fingerprint, scan_ref, purged_at);
     let inserted = quarantine::Entity::insert(row).exec(db).await?;
     Ok(inserted.last_insert_id)

@@ -183,7 +183,7 @@ async fn record_in(txn: &DatabaseTransaction, delivery: NewDelivery) -> Result<R
         } => {
             let mut purged = false;
             if purges {
-                let at = Utc::now();
+                let at = purge::now();
                 let erased = purge::erase(txn, &[scan_ref.to_owned()], at).await?;
                 purged = !was_purged || !erased.is_empty();
                 case.purged_at.get_or_insert(at);

@@ -104,7 +104,18 @@ impl TestApp {
 
     /// A second replica sharing this app's database and Redis channel.
     pub async fn replica(&self) -> Self {
-        Self::start(self.db.clone(), self.redis.clone(), self.options.clone()).await
+        self.replica_with(self.options.clone()).await
+    }
+
+    /// A replica sharing this app's database and Redis channel, with other settings (its
+    /// `backend` and `redis` are this app's).
+    pub async fn replica_with(&self, options: TestAppOptions) -> Self {
+        let options = TestAppOptions {
+            backend: self.options.backend,
+            redis: self.options.redis,
+            ..options
+        };
+        Self::start(self.db.clone(), self.redis.clone(), options).await
     }
 
     async fn start(
