@@ -209,7 +209,7 @@ async fn health_reports_serving_and_reflection_lists_the_service() {
         .unwrap();
     let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
     use tonic_health::pb::{HealthCheckRequest, health_check_response::ServingStatus};
-    for service in ["", "verdict.v1.CaseService"] {
+    for service in ["", "verdict.v1.CaseService", "verdict.v1.AdminService"] {
         let request = || HealthCheckRequest {
             service: service.into(),
         };
@@ -261,6 +261,7 @@ async fn health_reports_serving_and_reflection_lists_the_service() {
     };
     let names: Vec<_> = list.service.iter().map(|s| s.name.as_str()).collect();
     assert!(names.contains(&"verdict.v1.CaseService"), "{names:?}");
+    assert!(names.contains(&"verdict.v1.AdminService"), "{names:?}");
     assert!(names.contains(&"grpc.health.v1.Health"), "{names:?}");
 }
 

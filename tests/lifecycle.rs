@@ -24,7 +24,7 @@ use verdict_bus::{Hub, LocalBus};
 use verdict_domain::{Recorded, SignatureVerifier, UnverifiedWebhook};
 use verdict_ingest::{Arrival, Ingest};
 use verdict_proto::verdict::v1::admin_service_client::AdminServiceClient;
-use verdict_proto::verdict::v1::{Case, CaseView};
+use verdict_proto::verdict::v1::{Case, CaseView, WatchCasesRequest, WatchCasesResponse};
 use verdict_store::{SeaStore, StoreOptions};
 use verdict_testkit::payloads::{Webhook, webhook};
 use verdict_testkit::{TestApp, within};
@@ -60,6 +60,11 @@ impl Person {
 
     fn markers(&self) -> Vec<&str> {
         self.values.iter().map(String::as_str).collect()
+    }
+
+    /// A final result of `scan_ref` with the overall status `overall`, naming this person.
+    fn decided(&self, scan_ref: &str, overall: &str) -> Vec<u8> {
+        self.body(scan_ref).overall(overall).final_(true).build()
     }
 
     /// An iDenfy body of `scan_ref` naming this person in the person fields and elsewhere.
@@ -172,6 +177,15 @@ async fn admin_client(app: &TestApp) -> AdminServiceClient<Channel> {
     within("a gRPC connection", AdminServiceClient::connect(url))
         .await
         .expect("connect to the gRPC listener")
+}
+
+/// `WatchCases` from the feed's current head on.
+async fn watch_from_now(app: &TestApp) -> tonic::Streaming<WatchCasesResponse> {
+    app.watch_cases_with(WatchCasesRequest {
+        from_now: true,
+        ..WatchCasesRequest::default()
+    })
+    .await
 }
 
 /// GetCase in `view`.

@@ -59,27 +59,30 @@ pub(super) async fn run(args: PurgeArgs) -> anyhow::Result<()> {
 }
 
 async fn purge(lifecycle: &Lifecycle, args: &PurgeArgs) -> anyhow::Result<()> {
-    if let Some(scan_ref) = &args.scan_ref {
-        let purge = lifecycle.purge_case(scan_ref).await?;
-        println!("{}", line(&purge.case, purge.position.is_some()));
-        if purge.position.is_none() {
-            eprintln!("{scan_ref} was purged before, nothing was left to erase");
+    match (&args.scan_ref, args.older_than) {
+        (Some(scan_ref), _) => {
+            let purge = lifecycle.purge_case(scan_ref).await?;
+            println!("{}", line(&purge.case, purge.position.is_some()));
+            if purge.position.is_none() {
+                eprintln!("{scan_ref} was purged before, nothing was left to erase");
+            }
         }
-        return Ok(());
-    }
-    let Some(older_than) = args.older_than else {
-        unreachable!("clap requires --older-than or --scan-ref");
-    };
-    let summary = lifecycle
-        .retention_pass(older_than, |case| println!("{}", line(case, true)))
-        .await
-        .context("the retention pass failed")?;
-    eprintln!(
-        "{} cases purged, {} quarantine bodies erased",
-        summary.purged, summary.quarantine_erased
-    );
-    if summary.busy {
-        eprintln!("another process is running a retention pass and carries on with the rest");
+        (None, Some(older_than)) => {
+            let summary = lifecycle
+                .retention_pass(older_than, |case| println!("{}", line(case, true)))
+                .await
+                .context("the retention pass failed")?;
+            eprintln!(
+                "{} cases purged, {} quarantine bodies erased",
+                summary.purged, summary.quarantine_erased
+            );
+            if summary.busy {
+                eprintln!(
+                    "another process is running a retention pass and carries on with the rest"
+                );
+            }
+        }
+        (None, None) => anyhow::bail!("say what to purge: --older-than D or --scan-ref REF"),
     }
     Ok(())
 }

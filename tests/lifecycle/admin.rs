@@ -137,16 +137,7 @@ async fn the_quarantine_is_listed_and_reprocessed_over_rpc(backend: Backend) {
     };
     let person = Person::new();
     let scan_ref = payloads::scan_ref();
-    let usable = quarantine(
-        &app,
-        MANUAL,
-        person
-            .body(&scan_ref)
-            .overall("APPROVED")
-            .final_(true)
-            .build(),
-    )
-    .await;
+    let usable = quarantine(&app, MANUAL, person.decided(&scan_ref, "APPROVED")).await;
     let unknown = quarantine(
         &app,
         "IDENTIFICATION_TELEPORTED",
@@ -293,11 +284,7 @@ async fn quarantine_rows_from_before_learn_their_case_and_go_with_it(backend: Ba
     // The app on this database: the case arrives, is purged, and its old quarantined copy goes.
     let app_store = std::sync::Arc::new(store);
     let ingest = Ingest::new(app_store.clone(), Arc::new(LocalBus::new(Hub::new())));
-    let final_body = person
-        .body(&scan_ref)
-        .overall("APPROVED")
-        .final_(true)
-        .build();
+    let final_body = person.decided(&scan_ref, "APPROVED");
     ingest
         .ingest(arrival(MANUAL, &final_body, chrono::Duration::zero()))
         .await

@@ -1,7 +1,7 @@
 //! Erasure of one case: by RPC and by CLI, what it keeps and what it erases, how watchers learn
 //! of it, and that nothing personal comes back afterwards.
 
-use verdict_proto::verdict::v1::{Decision, PurgeCaseRequest, WatchCasesRequest};
+use verdict_proto::verdict::v1::{Decision, PurgeCaseRequest};
 use verdict_testkit::payloads;
 use verdict_testkit::streams::{next_case, next_change};
 use verdict_testkit::{Backend, TestAppOptions, on_every_backend};
@@ -24,15 +24,8 @@ async fn purge_rpc(app: &TestApp, scan_ref: &str) -> Result<Case, tonic::Status>
 async fn decided_case_with_quarantined_copies(app: &TestApp, person: &Person) -> String {
     let scan_ref = payloads::scan_ref();
     app.post_ok(AUTO, &person.body(&scan_ref).build()).await;
-    app.post_ok(
-        MANUAL,
-        &person
-            .body(&scan_ref)
-            .overall("APPROVED")
-            .final_(true)
-            .build(),
-    )
-    .await;
+    app.post_ok(MANUAL, &person.decided(&scan_ref, "APPROVED"))
+        .await;
     for (event, body, kind) in [
         (
             "IDENTIFICATION_TELEPORTED",
@@ -94,12 +87,7 @@ async fn erasure_by_rpc_forgets_the_person_everywhere_and_keeps_the_decision(bac
     }
 
     let mut case_stream = app.watch_case(&scan_ref, 2, false).await;
-    let mut feed = app
-        .watch_cases_with(WatchCasesRequest {
-            from_now: true,
-            ..WatchCasesRequest::default()
-        })
-        .await;
+    let mut feed = watch_from_now(&app).await;
 
     let purged = purge_rpc(&app, &scan_ref).await.unwrap();
     assert_eq!(
@@ -180,11 +168,7 @@ async fn after_a_purge_copies_are_duplicates_and_nothing_personal_comes_back(bac
     purge_rpc(&app, &scan_ref).await.unwrap();
     let head = feed_head(&app).await;
 
-    let final_body = person
-        .body(&scan_ref)
-        .overall("APPROVED")
-        .final_(true)
-        .build();
+    let final_body = person.decided(&scan_ref, "APPROVED");
     let (status, answer) = app.post_json(Some(MANUAL), &final_body).await;
     assert_eq!(
         (
@@ -233,15 +217,8 @@ async fn erasure_by_cli_reaches_the_watchers_of_every_replica(backend: Backend) 
     };
     let person = Person::new();
     let scan_ref = payloads::scan_ref();
-    app.post_ok(
-        MANUAL,
-        &person
-            .body(&scan_ref)
-            .overall("DENIED")
-            .final_(true)
-            .build(),
-    )
-    .await;
+    app.post_ok(MANUAL, &person.decided(&scan_ref, "DENIED"))
+        .await;
     let mut stream = app.watch_case(&scan_ref, 1, false).await;
 
     let output = verdict_purge(&app, &["--scan-ref", &scan_ref]).await;

@@ -8,7 +8,6 @@ use std::time::Duration as StdDuration;
 use chrono::Duration;
 use verdict_domain::event::UnknownEventType;
 use verdict_domain::{CaseStore as _, FeedQuery, NewQuarantine};
-use verdict_proto::verdict::v1::WatchCasesRequest;
 use verdict_testkit::payloads;
 use verdict_testkit::streams::next_change;
 use verdict_testkit::{Backend, TestAppOptions, on_every_backend};
@@ -34,13 +33,7 @@ struct Cases {
 async fn cases(app: &TestApp) -> Cases {
     let new = || (payloads::scan_ref(), Person::new());
     let (expired, open, recent, caseless) = (new(), new(), new(), Person::new());
-    let final_of = |(scan_ref, person): &(String, Person)| {
-        person
-            .body(scan_ref)
-            .overall("APPROVED")
-            .final_(true)
-            .build()
-    };
+    let final_of = |(scan_ref, person): &(String, Person)| person.decided(scan_ref, "APPROVED");
     ingest_ago(app, MANUAL, &final_of(&expired), long_ago()).await;
     ingest_ago(app, AUTO, &open.1.body(&open.0).build(), long_ago()).await;
     ingest_ago(app, MANUAL, &final_of(&recent), Duration::zero()).await;
@@ -49,11 +42,7 @@ async fn cases(app: &TestApp) -> Cases {
         // Names no case: a scanRef longer than iDenfy issues.
         caseless.body(&"x".repeat(40)).build(),
         // The open case's, under an event type this version does not know.
-        open.1
-            .body(&open.0)
-            .overall("APPROVED")
-            .final_(true)
-            .build(),
+        open.1.decided(&open.0, "APPROVED"),
     ] {
         store
             .quarantine(NewQuarantine {
@@ -105,12 +94,7 @@ async fn the_retention_job_purges_final_cases_past_the_retention_and_nothing_els
     let Some(app) = TestApp::spawn_with(options).await else {
         return;
     };
-    let mut feed = app
-        .watch_cases_with(WatchCasesRequest {
-            from_now: true,
-            ..WatchCasesRequest::default()
-        })
-        .await;
+    let mut feed = watch_from_now(&app).await;
     let cases = cases(&app).await;
 
     let purge = loop {
@@ -162,12 +146,7 @@ async fn concurrent_retention_jobs_on_two_replicas_purge_each_case_once() {
     let Some(app) = TestApp::spawn(Backend::Postgres).await else {
         return;
     };
-    let mut feed = app
-        .watch_cases_with(WatchCasesRequest {
-            from_now: true,
-            ..WatchCasesRequest::default()
-        })
-        .await;
+    let mut feed = watch_from_now(&app).await;
     let ingest = ingest(&app).await;
     let mut expired = Vec::with_capacity(CASES);
     for _ in 0..CASES {

@@ -18,18 +18,11 @@ async fn a_lifecycle_status_purges_in_the_transaction_that_records_it(backend: B
     for status in ["DELETED", "ARCHIVED", "EXPIRED-DELETED"] {
         let person = Person::new();
         let scan_ref = payloads::scan_ref();
-        app.post_ok(
-            MANUAL,
-            &person
-                .body(&scan_ref)
-                .overall("APPROVED")
-                .final_(true)
-                .build(),
-        )
-        .await;
+        app.post_ok(MANUAL, &person.decided(&scan_ref, "APPROVED"))
+            .await;
         let head = feed_head(&app).await;
 
-        let notice = person.body(&scan_ref).overall(status).final_(true).build();
+        let notice = person.decided(&scan_ref, status);
         let (code, answer) = app.post_json(Some(LEGACY), &notice).await;
         assert_eq!(
             (
@@ -65,18 +58,10 @@ async fn a_superseded_lifecycle_notice_still_purges(backend: Backend) {
     };
     let person = Person::new();
     let scan_ref = payloads::scan_ref();
-    let final_body = person
-        .body(&scan_ref)
-        .overall("DENIED")
-        .final_(true)
-        .build();
+    let final_body = person.decided(&scan_ref, "DENIED");
     ingest_ago(&app, MANUAL, &final_body, Duration::minutes(5)).await;
     // Delivered late (reprocessed, say): it arrived ten minutes ago, before the decision.
-    let notice = person
-        .body(&scan_ref)
-        .overall("DELETED")
-        .final_(true)
-        .build();
+    let notice = person.decided(&scan_ref, "DELETED");
     let recorded = ingest_ago(&app, LEGACY, &notice, Duration::minutes(10)).await;
     assert_eq!(
         (recorded.label(), recorded.case().unwrap().revision),
@@ -96,11 +81,7 @@ async fn a_superseded_lifecycle_notice_still_purges(backend: Backend) {
     assert_forgotten(&app, &person.markers(), "after a superseded DELETED").await;
 
     // Purged now: the same notice again, or another one as late, changes nothing more.
-    let archived = person
-        .body(&scan_ref)
-        .overall("ARCHIVED")
-        .final_(true)
-        .build();
+    let archived = person.decided(&scan_ref, "ARCHIVED");
     let recorded = ingest_ago(&app, LEGACY, &archived, Duration::minutes(9)).await;
     assert_eq!(
         (recorded.label(), recorded.case().unwrap().revision),

@@ -52,7 +52,8 @@ impl Lifecycle {
                 break;
             };
             summary.quarantine_erased += batch.quarantine_erased;
-            for purge in &batch.purged {
+            // A batch only takes cases not purged yet; one that changed nothing is no purge.
+            for purge in batch.purged.iter().filter(|purge| purge.position.is_some()) {
                 self.purged(purge, PurgeReason::Retention);
                 summary.purged += 1;
                 each(&purge.case);

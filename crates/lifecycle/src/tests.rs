@@ -123,11 +123,18 @@ async fn an_unknown_case_is_not_found_naming_it() {
 #[tokio::test]
 async fn a_retention_pass_takes_batches_until_none_is_full_and_publishes_each_purge() {
     let store = Arc::new(Scripted::default());
+    let mut last = batch(&["c"], false);
+    if let Some(batch) = &mut last {
+        batch.purged.push(Purge {
+            case: purged("unchanged", 2),
+            position: None,
+        });
+    }
     store
         .batches
         .lock()
         .unwrap()
-        .extend([batch(&["a", "b"], true), batch(&["c"], false)]);
+        .extend([batch(&["a", "b"], true), last]);
     let bus = Arc::new(Bus::default());
     let lifecycle = Lifecycle::new(store.clone(), bus.clone());
 

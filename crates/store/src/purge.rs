@@ -52,7 +52,7 @@ pub(crate) async fn purge(
 ) -> Result<Option<Purge>, Error> {
     let span = client_span(target, "purge case");
     span.record("scan_ref", scan_ref);
-    let purged = async {
+    traced(span, async {
         let txn = begin(db).await?;
         let scan_refs = [scan_ref.to_owned()];
         quarantine::lock_of_cases(&txn, &scan_refs).await?;
@@ -68,13 +68,8 @@ pub(crate) async fn purge(
         let purged = purge_locked(&txn, vec![case], now(), traceparent).await?;
         txn.commit().await?;
         Ok(purged.into_iter().next())
-    }
-    .instrument(span.clone())
-    .await;
-    if let Err(error) = &purged {
-        span::record_error(&span, error);
-    }
-    purged
+    })
+    .await
 }
 
 /// One retention batch in one transaction: up to `limit` cases that became final before
@@ -88,7 +83,7 @@ pub(crate) async fn purge_expired(
     traceparent: Option<String>,
 ) -> Result<Option<ExpiredBatch>, Error> {
     let span = client_span(target, "purge expired cases");
-    let batch = async {
+    traced(span, async {
         let txn = begin(db).await?;
         if !take_retention_lock(&txn).await? {
             return Ok(None);
@@ -129,13 +124,8 @@ pub(crate) async fn purge_expired(
             purged,
             quarantine_erased,
         }))
-    }
-    .instrument(span.clone())
-    .await;
-    if let Err(error) = &batch {
-        span::record_error(&span, error);
-    }
-    batch
+    })
+    .await
 }
 
 /// Erases what the given cases (locked by the caller, their quarantine items first) still hold
@@ -291,6 +281,18 @@ async fn begin(db: &DatabaseConnection) -> Result<DatabaseTransaction, Error> {
             ..TransactionOptions::default()
         })
         .await?)
+}
+
+/// Runs a purge transaction in its span, marking the span failed on an error.
+async fn traced<T>(
+    span: tracing::Span,
+    work: impl Future<Output = Result<T, Error>>,
+) -> Result<T, Error> {
+    let result = work.instrument(span.clone()).await;
+    if let Err(error) = &result {
+        span::record_error(&span, error);
+    }
+    result
 }
 
 /// The CLIENT span of a purge transaction, like the record path's: `db.*` attributes and the
