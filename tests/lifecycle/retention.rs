@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration as StdDuration;
 
 use chrono::Duration;
+use futures::StreamExt as _;
 use verdict_domain::event::UnknownEventType;
 use verdict_domain::{CaseStore as _, FeedQuery, NewQuarantine};
 use verdict_testkit::payloads;
@@ -138,24 +139,29 @@ async fn verdict_purge_older_than_runs_one_pass(backend: Backend) {
 }
 
 /// Two replicas start the job on one PostgreSQL database at once, over more cases than a batch
-/// holds: every case is purged exactly once (one revision, one feed change), whichever replica
+/// (200) holds: every case is purged exactly once (one revision, one feed change), whichever replica
 /// took which batch.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn concurrent_retention_jobs_on_two_replicas_purge_each_case_once() {
-    const CASES: usize = 450;
-    let Some(app) = TestApp::spawn(Backend::Postgres).await else {
+    const CASES: usize = 250;
+    // Over Redis, so this app's watcher hears of the other replicas' purges at once.
+    let Some(app) = TestApp::spawn_with(TestAppOptions::new(Backend::Postgres).with_redis()).await
+    else {
         return;
     };
     let mut feed = watch_from_now(&app).await;
     let ingest = ingest(&app).await;
-    let mut expired = Vec::with_capacity(CASES);
-    for _ in 0..CASES {
-        let scan_ref = payloads::scan_ref();
-        let body = webhook(&scan_ref).overall("APPROVED").final_(true).build();
-        within("ingest", ingest.ingest(arrival(MANUAL, &body, long_ago())))
-            .await
-            .unwrap();
-        expired.push(scan_ref);
+    let expired: Vec<String> = (0..CASES).map(|_| payloads::scan_ref()).collect();
+    let ingested = futures::stream::iter(&expired)
+        .map(|scan_ref| {
+            let body = webhook(scan_ref).overall("APPROVED").final_(true).build();
+            let ingest = ingest.clone();
+            async move { ingest.ingest(arrival(MANUAL, &body, long_ago())).await }
+        })
+        .buffer_unordered(8)
+        .collect::<Vec<_>>();
+    for ingested in within("ingesting the cases", ingested).await {
+        ingested.unwrap();
     }
 
     // Both replicas run a pass as they start, and every 100 ms after.

@@ -8,7 +8,10 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use sea_orm::DatabaseConnection;
+use sea_orm::{
+    DatabaseConnection, DatabaseTransaction, SqliteTransactionMode, TransactionOptions,
+    TransactionTrait,
+};
 use verdict_domain::{
     Case, CaseEvent, CasePage, CaseQuery, CaseStore, Cursor, ExpiredBatch, FeedChange, FeedQuery,
     NewDelivery, NewQuarantine, Purge, PurgeStore, QuarantineItem, Recorded,
@@ -60,6 +63,18 @@ impl SeaStore {
     pub fn backend(&self) -> Backend {
         self.backend
     }
+}
+
+/// A write transaction. On SQLite it starts `IMMEDIATE`, taking the single write lock at once,
+/// so it never has to upgrade from reader to writer (which fails with `SQLITE_BUSY` whatever
+/// the busy timeout; see `record`); PostgreSQL ignores the mode.
+async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, Error> {
+    Ok(db
+        .begin_with_options(TransactionOptions {
+            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+            ..TransactionOptions::default()
+        })
+        .await?)
 }
 
 #[async_trait]

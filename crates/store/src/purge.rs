@@ -29,8 +29,7 @@ use chrono::{DateTime, SubsecRound as _, Utc};
 use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait as _, Func, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode, Statement, TransactionOptions,
-    TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 use tracing::Instrument as _;
 use tracing::field::Empty;
@@ -53,7 +52,7 @@ pub(crate) async fn purge(
     let span = client_span(target, "purge case");
     span.record("scan_ref", scan_ref);
     traced(span, async {
-        let txn = begin(db).await?;
+        let txn = crate::begin_write(db).await?;
         let scan_refs = [scan_ref.to_owned()];
         quarantine::lock_of_cases(&txn, &scan_refs).await?;
         let Some(row) = case::Entity::find_by_id(scan_ref)
@@ -84,7 +83,7 @@ pub(crate) async fn purge_expired(
 ) -> Result<Option<ExpiredBatch>, Error> {
     let span = client_span(target, "purge expired cases");
     traced(span, async {
-        let txn = begin(db).await?;
+        let txn = crate::begin_write(db).await?;
         if !take_retention_lock(&txn).await? {
             return Ok(None);
         }
@@ -271,16 +270,6 @@ async fn take_retention_lock(txn: &DatabaseTransaction) -> Result<bool, Error> {
         }
         _ => Ok(true),
     }
-}
-
-/// A write transaction; on SQLite it takes the write lock at once (see `record`).
-async fn begin(db: &DatabaseConnection) -> Result<DatabaseTransaction, Error> {
-    Ok(db
-        .begin_with_options(TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..TransactionOptions::default()
-        })
-        .await?)
 }
 
 /// Runs a purge transaction in its span, marking the span failed on an error.

@@ -12,8 +12,7 @@ use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, Func, Query, UpdateStatement};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, SqliteTransactionMode, TransactionOptions,
-    TransactionTrait,
+    QueryFilter, QueryOrder, QuerySelect,
 };
 use tracing::Instrument as _;
 use tracing::field::Empty;
@@ -58,12 +57,7 @@ pub(crate) async fn insert(
 async fn insert_checked(db: &DatabaseConnection, item: NewQuarantine) -> Result<i64, Error> {
     let fingerprint = Fingerprint::of(&item.body);
     let scan_ref = named_scan_ref(&item.body).map(String::from);
-    let txn = db
-        .begin_with_options(TransactionOptions {
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..TransactionOptions::default()
-        })
-        .await?;
+    let txn = crate::begin_write(db).await?;
     let purged = match &scan_ref {
         Some(scan_ref) => case::Entity::find_by_id(scan_ref.as_str())
             .select_only()

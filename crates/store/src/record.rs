@@ -54,7 +54,7 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, Condition, DatabaseConnection, DatabaseTransaction, EntityTrait, QueryFilter,
-    QuerySelect, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    QuerySelect,
 };
 use tracing::Instrument as _;
 use tracing::field::Empty;
@@ -109,13 +109,7 @@ pub(crate) async fn record(
 }
 
 async fn transaction(db: &DatabaseConnection, delivery: NewDelivery) -> Result<Recorded, Error> {
-    let txn = db
-        .begin_with_options(TransactionOptions {
-            // Ignored by PostgreSQL.
-            sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-            ..TransactionOptions::default()
-        })
-        .await?;
+    let txn = crate::begin_write(db).await?;
     let recorded = record_in(&txn, delivery).await?;
     txn.commit().await?;
     Ok(recorded)
