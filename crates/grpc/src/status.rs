@@ -47,10 +47,12 @@ pub(crate) fn from_domain(e: Error) -> Status {
     status(e.kind(), message)
 }
 
-/// The lifecycle use case's error: an unknown case is NOT_FOUND naming it (a scanRef is not
-/// personal data), a store failure goes through [`from_domain`].
+/// The lifecycle use case's error: a malformed scanRef is INVALID_ARGUMENT, an unknown case
+/// NOT_FOUND naming it (a scanRef is not personal data), a store failure goes through
+/// [`from_domain`].
 pub(crate) fn from_lifecycle(e: verdict_lifecycle::Error) -> Status {
     match e {
+        verdict_lifecycle::Error::InvalidKey(_) => invalid_argument(e.to_string()),
         verdict_lifecycle::Error::UnknownCase(_) => not_found(e.to_string()),
         verdict_lifecycle::Error::Store(e) => from_domain(e),
     }

@@ -57,6 +57,9 @@ impl Lifecycle {
     /// and every stored raw body. Purging a case with nothing left changes nothing and answers
     /// the case as it is, without a position.
     pub async fn purge_case(&self, scan_ref: &str) -> Result<Purge, Error> {
+        if let Err(err) = verdict_domain::key::check_key("scan_ref", scan_ref) {
+            return Err(Error::InvalidKey(err.to_string()));
+        }
         let span = tracing::info_span!("purge case", scan_ref, revision = tracing::field::Empty);
         async {
             let purge = self

@@ -113,11 +113,21 @@ async fn an_erasure_is_published_once_and_a_second_one_not_at_all() {
 }
 
 #[tokio::test]
-async fn an_unknown_case_is_not_found_naming_it() {
+async fn an_unknown_case_is_not_found_naming_it_and_a_malformed_key_is_refused() {
     let lifecycle = Lifecycle::new(Arc::new(Scripted::default()), Arc::new(Bus::default()));
     let err = lifecycle.purge_case("nope").await.unwrap_err();
     assert_eq!(err.kind(), ErrorKind::NotFound);
     assert_eq!(err.to_string(), r#"no case with scan_ref "nope""#);
+    for (key, message) in [
+        ("", "scan_ref must not be empty"),
+        ("a\0b", "scan_ref contains a NUL byte"),
+    ] {
+        let err = lifecycle.purge_case(key).await.unwrap_err();
+        assert_eq!(
+            (err.kind(), err.to_string().as_str()),
+            (ErrorKind::InvalidArgument, message)
+        );
+    }
 }
 
 #[tokio::test]
