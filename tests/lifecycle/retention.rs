@@ -9,6 +9,7 @@ use chrono::Duration;
 use futures::StreamExt as _;
 use verdict_domain::event::UnknownEventType;
 use verdict_domain::{CaseStore as _, FeedQuery, NewQuarantine};
+use verdict_store::migration::sea_orm::{ConnectionTrait, Statement};
 use verdict_testkit::payloads;
 use verdict_testkit::streams::next_change;
 use verdict_testkit::{Backend, TestAppOptions, on_every_backend};
@@ -138,6 +139,60 @@ async fn verdict_purge_older_than_runs_one_pass(backend: Backend) {
     assert!(String::from_utf8_lossy(&again.stderr).contains("0 cases purged"));
 }
 
+/// A quarantined body that names a purged case — what a delivery racing the creation and purge
+/// of its case can leave behind — is erased by age, like one that names no case.
+async fn a_quarantined_body_naming_a_purged_case_goes_with_retention(backend: Backend) {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let person = Person::new();
+    let scan_ref = payloads::scan_ref();
+    app.post_ok(LEGACY, &person.decided(&scan_ref, "DELETED"))
+        .await;
+    let left_behind = person.decided(&scan_ref, "APPROVED");
+    let conn = store(&app).await;
+    let conn = conn.connection();
+    let insert = match backend {
+        Backend::Sqlite => {
+            "INSERT INTO quarantine (event_type, scan_ref, body, reason, received_at) \
+             VALUES ('IDENTIFICATION_NEW', ?, ?, 'unknown event type', ?)"
+        }
+        Backend::Postgres => {
+            "INSERT INTO quarantine (event_type, scan_ref, body, reason, received_at) \
+             VALUES ('IDENTIFICATION_NEW', $1, $2, 'unknown event type', $3)"
+        }
+    };
+    conn.execute_raw(Statement::from_sql_and_values(
+        conn.get_database_backend(),
+        insert,
+        [
+            scan_ref.clone().into(),
+            left_behind.into(),
+            (Utc::now() - long_ago()).into(),
+        ],
+    ))
+    .await
+    .unwrap();
+    assert_eq!(scan(&app, &person.markers()).await.found().len(), 8);
+
+    let output = verdict_purge(&app, &["--older-than", "1h"]).await;
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        String::from_utf8_lossy(&output.stderr)
+            .contains("0 cases purged, 1 quarantine bodies erased")
+    );
+    assert_forgotten(
+        &app,
+        &person.markers(),
+        "after retention met a left-behind body",
+    )
+    .await;
+}
+
 /// Two replicas start the job on one PostgreSQL database at once, over more cases than a batch
 /// (200) holds: every case is purged exactly once (one revision, one feed change), whichever replica
 /// took which batch.
@@ -202,4 +257,5 @@ async fn concurrent_retention_jobs_on_two_replicas_purge_each_case_once() {
 on_every_backend!(
     the_retention_job_purges_final_cases_past_the_retention_and_nothing_else,
     verdict_purge_older_than_runs_one_pass,
+    a_quarantined_body_naming_a_purged_case_goes_with_retention,
 );

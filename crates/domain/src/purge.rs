@@ -59,7 +59,8 @@ pub struct Purge {
 pub struct ExpiredBatch {
     /// The cases purged, each a change to publish.
     pub purged: Vec<Purge>,
-    /// Quarantine items that name no stored case, whose bodies were erased for their age.
+    /// Quarantine items that name no stored case (or a purged one), whose bodies were erased
+    /// for their age.
     pub quarantine_erased: u64,
     /// Whether the batch was full: more may be waiting.
     pub more: bool,
@@ -80,9 +81,10 @@ pub trait PurgeStore: Send + Sync + fmt::Debug + 'static {
 
     /// One batch of a retention pass, in one transaction: purges up to `limit` cases that
     /// became final before `cutoff` and are not purged yet, and erases the bodies of up to
-    /// `limit` quarantine items older than `cutoff` that name no stored case. `None` when
-    /// another process is running a batch (replicas take turns: on PostgreSQL a batch holds an
-    /// advisory lock), so the caller leaves the pass to it.
+    /// `limit` quarantine items older than `cutoff` that name no stored case (or a purged one,
+    /// which a race can leave behind). `None` when another process is running a batch
+    /// (replicas take turns: on PostgreSQL a batch holds an advisory lock), so the caller
+    /// leaves the pass to it.
     async fn purge_expired(
         &self,
         cutoff: DateTime<Utc>,

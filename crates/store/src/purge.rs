@@ -73,7 +73,7 @@ pub(crate) async fn purge(
 
 /// One retention batch in one transaction: up to `limit` cases that became final before
 /// `cutoff` and are not purged yet, and up to `limit` quarantine bodies older than `cutoff`
-/// that belong to no stored case. `None` when another process holds the batch lock.
+/// that no case's purge will reach. `None` when another process holds the batch lock.
 pub(crate) async fn purge_expired(
     db: &DatabaseConnection,
     target: &DbTarget,
@@ -115,7 +115,7 @@ pub(crate) async fn purge_expired(
             .collect::<Result<Vec<_>, _>>()?;
         let now = now();
         let purged = purge_locked(&txn, cases, now, traceparent).await?;
-        let quarantine_erased = quarantine::erase_caseless_before(&txn, cutoff, limit, now).await?;
+        let quarantine_erased = quarantine::erase_orphans_before(&txn, cutoff, limit, now).await?;
         txn.commit().await?;
         let limit = limit as usize;
         Ok(Some(ExpiredBatch {

@@ -143,31 +143,35 @@ pub(crate) async fn erase_of_cases(
         .collect()
 }
 
-/// Erases the bodies of up to `limit` items that arrived before `cutoff` and name no stored
-/// case (no `scan_ref`, or one no case row has): the retention of what belongs to no case.
-/// Returns how many were erased.
-pub(crate) async fn erase_caseless_before(
+/// Erases the bodies of up to `limit` items that arrived before `cutoff` and that no case's
+/// purge will reach: they name no stored case (no `scan_ref`, or one no case row has), or a
+/// case already purged (an item inserted while its case was created and purged at once slips
+/// past both checks). The retention of what belongs to no case. Returns how many were erased.
+pub(crate) async fn erase_orphans_before(
     txn: &DatabaseTransaction,
     cutoff: DateTime<Utc>,
     limit: u32,
     at: DateTime<Utc>,
 ) -> Result<u64, Error> {
-    let caseless = Condition::any()
+    let cases = Query::select()
+        .column(case::Column::ScanRef)
+        .from(case::Entity)
+        .to_owned();
+    let purged_cases = Query::select()
+        .column(case::Column::ScanRef)
+        .from(case::Entity)
+        .and_where(case::Column::PurgedAt.is_not_null())
+        .to_owned();
+    let orphans = Condition::any()
         .add(quarantine::Column::ScanRef.is_null())
-        .add(
-            quarantine::Column::ScanRef.not_in_subquery(
-                Query::select()
-                    .column(case::Column::ScanRef)
-                    .from(case::Entity)
-                    .to_owned(),
-            ),
-        );
+        .add(quarantine::Column::ScanRef.not_in_subquery(cases))
+        .add(quarantine::Column::ScanRef.in_subquery(purged_cases));
     let ids: Vec<i64> = quarantine::Entity::find()
         .select_only()
         .column(quarantine::Column::Id)
         .filter(quarantine::Column::ReceivedAt.lt(cutoff))
         .filter(quarantine::Column::Body.ne(Vec::<u8>::new()))
-        .filter(caseless)
+        .filter(orphans)
         .order_by_asc(quarantine::Column::Id)
         .limit(u64::from(limit))
         .lock_exclusive()
