@@ -25,7 +25,7 @@ pub use event::EventType;
 pub use feed_filter::FeedFilter;
 pub use fingerprint::Fingerprint;
 pub use machine::{Prior, Transition, apply};
-pub use payload::Payload;
+pub use payload::{AnswerError, Payload, StatusAnswer};
 pub use ports::{
     CasePage, CaseQuery, CaseStore, ChangeBus, FeedChange, FeedQuery, NewDelivery, NewQuarantine,
     Notification, QuarantineItem, Recorded,
