@@ -21,6 +21,8 @@ mod m20261129_000001_add_delivery_content_hash;
 mod m20261129_000002_add_quarantine_fingerprint;
 mod m20261129_000003_add_case_decisive_at;
 mod m20261129_100001_add_case_changes_filter_columns;
+mod m20261129_300001_create_reconcile_claims;
+mod m20261129_300002_add_backlog_indexes;
 
 mod fingerprint_2026_11;
 
@@ -42,6 +44,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_000002_add_quarantine_fingerprint::Migration),
             Box::new(m20261129_000003_add_case_decisive_at::Migration),
             Box::new(m20261129_100001_add_case_changes_filter_columns::Migration),
+            Box::new(m20261129_300001_create_reconcile_claims::Migration),
+            Box::new(m20261129_300002_add_backlog_indexes::Migration),
         ]
     }
 }

@@ -15,6 +15,7 @@ pub mod machine;
 pub mod payload;
 pub mod ports;
 pub mod quarantine;
+pub mod reconcile;
 pub mod scan_ref;
 pub mod signature;
 
@@ -31,5 +32,6 @@ pub use ports::{
     Notification, QuarantineItem, Recorded,
 };
 pub use quarantine::QuarantineReason;
+pub use reconcile::{Backlog, BacklogStore, Claim, DueQuery, NextLookup, ReconcileQueue};
 pub use scan_ref::ScanRef;
 pub use signature::{SignatureError, SignatureVerifier, UnverifiedWebhook, VerifiedWebhook, sign};

@@ -8,8 +8,9 @@
 use async_trait::async_trait;
 use sea_orm::DatabaseConnection;
 use verdict_domain::{
-    Case, CaseEvent, CasePage, CaseQuery, CaseStore, Cursor, FeedChange, FeedQuery, NewDelivery,
-    NewQuarantine, QuarantineItem, Recorded,
+    Backlog, BacklogStore, Case, CaseEvent, CasePage, CaseQuery, CaseStore, Claim, Cursor,
+    DueQuery, FeedChange, FeedQuery, NewDelivery, NewQuarantine, NextLookup, QuarantineItem,
+    ReconcileQueue, Recorded,
 };
 
 mod connect;
@@ -19,6 +20,7 @@ mod error;
 mod feed;
 mod quarantine;
 mod read;
+mod reconcile;
 mod record;
 mod span;
 mod sqlite_file;
@@ -47,7 +49,23 @@ pub struct SeaStore {
     target: span::DbTarget,
 }
 
+/// A quarantine item with its bookkeeping, as an operator inspects it.
+#[derive(Debug, Clone)]
+pub struct QuarantineEntry {
+    /// The item; its `Debug` leaves the body out.
+    pub item: QuarantineItem,
+    /// When a reprocess recorded it; `None` while it waits.
+    pub released_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Hex SHA-256 of the body, to compare with a saved copy without reading it.
+    pub body_sha256: Option<String>,
+}
+
 impl SeaStore {
+    /// One quarantine item by id, released or not: what `verdict quarantine show` prints.
+    pub async fn quarantine_entry(&self, id: i64) -> Result<Option<QuarantineEntry>, Error> {
+        quarantine::entry(&self.db, id).await
+    }
+
     /// The pool, for tools and tests that need to look underneath.
     pub fn connection(&self) -> &DatabaseConnection {
         &self.db
@@ -121,5 +139,27 @@ impl CaseStore for SeaStore {
 
     async fn ping(&self) -> Result<(), verdict_domain::Error> {
         Ok(read::ping(&self.db).await?)
+    }
+}
+
+#[async_trait]
+impl ReconcileQueue for SeaStore {
+    async fn claim_due(&self, query: DueQuery) -> Result<Option<Claim>, verdict_domain::Error> {
+        Ok(reconcile::claim_due(&self.db, query).await?)
+    }
+
+    async fn settle(
+        &self,
+        scan_ref: &str,
+        next: Option<NextLookup>,
+    ) -> Result<(), verdict_domain::Error> {
+        Ok(reconcile::settle(&self.db, scan_ref, next).await?)
+    }
+}
+
+#[async_trait]
+impl BacklogStore for SeaStore {
+    async fn backlog(&self) -> Result<Backlog, verdict_domain::Error> {
+        Ok(reconcile::backlog(&self.db).await?)
     }
 }
