@@ -3,7 +3,8 @@
 //! [`App::build`] validates the configuration, loads the TLS and credential files, connects the
 //! database and Redis and binds the three listeners (port 0 allowed), so callers — `verdict
 //! serve` and the tests alike — learn the real addresses before serving, and a bad setting stops
-//! the start; [`App::run`] serves until the shutdown token is cancelled.
+//! the start; [`App::run`] serves until the shutdown token is cancelled. `verdict check` runs
+//! the same loading code ([`grpc_security`], [`reconciliation`]) without serving.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -14,7 +15,9 @@ use tracing::{info, warn};
 use verdict_bus::{Hub, Resync};
 use verdict_domain::{CaseStore, ChangeBus, SignatureVerifier};
 use verdict_grpc::{Credentials, ServerTls};
+use verdict_ingest::Ingest;
 use verdict_ingress::{ServeOptions, SourceFilter};
+use verdict_reconcile::{BacklogGauges, IdenfyClient, Reconciler, Schedule, Scheduler};
 use verdict_store::SeaStore;
 
 use crate::Config;
@@ -30,6 +33,9 @@ pub enum Error {
     GrpcSetup(verdict_grpc::Error),
     #[error("could not open the database")]
     Store(#[from] verdict_store::Error),
+    /// Reconciliation is on, but its API client cannot be built.
+    #[error("reconciliation with iDenfy cannot start")]
+    Reconcile(#[source] verdict_reconcile::SetupError),
     #[error(transparent)]
     Bus(#[from] crate::config::BusError),
     #[error("could not bind {addr}")]
@@ -60,6 +66,8 @@ pub struct App {
     verifier: SignatureVerifier,
     credentials: Credentials,
     tls: Option<ServerTls>,
+    /// The status API client and schedule, when reconciliation is on.
+    reconcile: Option<(IdenfyClient, Schedule)>,
     /// Cancelled when `run`'s token is: every component watches this one.
     shutdown: CancellationToken,
 }
@@ -78,6 +86,7 @@ impl App {
             SignatureVerifier::new(config.webhook_keys())
         };
         let (tls, credentials) = grpc_security(&config)?;
+        let reconcile = reconciliation(&config)?;
 
         let store = Arc::new(config.database.connect().await?);
         if config.migrate_on_start {
@@ -106,6 +115,7 @@ impl App {
             verifier,
             credentials,
             tls,
+            reconcile,
             shutdown,
         })
     }
@@ -147,9 +157,10 @@ impl App {
             verifier,
             credentials,
             tls,
+            reconcile,
             shutdown,
         } = self;
-        let store_port: Arc<dyn CaseStore> = store;
+        let store_port: Arc<dyn CaseStore> = store.clone();
 
         let source_filter = (!config.http.webhook_allow_cidrs.is_empty()).then(|| {
             SourceFilter::new(
@@ -157,6 +168,16 @@ impl App {
                 config.http.trusted_proxies.clone(),
             )
         });
+        let reconcile_task = reconcile.map(|(client, schedule)| {
+            let ingest = Ingest::new(store_port.clone(), bus.clone())
+                .with_write_timeout(config.write_timeout);
+            let scheduler =
+                Scheduler::new(store.clone(), Reconciler::new(client, ingest), schedule);
+            tokio::spawn(scheduler.run(shutdown.clone()))
+        });
+        let backlog_task = tokio::spawn(
+            BacklogGauges::new(store.clone(), config.backlog_interval).run(shutdown.clone()),
+        );
         let ingress = verdict_ingress::router(verdict_ingress::IngressState {
             store: store_port.clone(),
             bus,
@@ -235,10 +256,15 @@ impl App {
         info!("shutting down");
         shutdown.cancel();
         let drained = tokio::time::timeout(config.shutdown_timeout, async {
-            let (http, grpc, resync) = tokio::join!(http_task, grpc_task, resync_task);
+            let (http, grpc, resync, backlog) =
+                tokio::join!(http_task, grpc_task, resync_task, backlog_task);
             http??;
             grpc??;
             resync?;
+            backlog?;
+            if let Some(reconcile) = reconcile_task {
+                reconcile.await?;
+            }
             Ok::<_, Error>(())
         })
         .await;
@@ -258,8 +284,24 @@ impl App {
     }
 }
 
+/// The status API client and the schedule when reconciliation is on (`VERDICT_RECONCILE_AFTER`),
+/// so a bad URL stops the start.
+pub(crate) fn reconciliation(config: &Config) -> Result<Option<(IdenfyClient, Schedule)>, Error> {
+    let Some(schedule) = config.reconcile.schedule() else {
+        return Ok(None);
+    };
+    let client = config.reconcile.api.client().map_err(Error::Reconcile)?;
+    if schedule.after < MIN_SENSIBLE_RECONCILE_AFTER {
+        warn!(after = ?schedule.after, "VERDICT_RECONCILE_AFTER is short: iDenfy forbids regular polling of its status API and may restrict access");
+    }
+    Ok(Some((client, schedule)))
+}
+
+/// Below this, reconciliation starts to look like the polling iDenfy forbids.
+const MIN_SENSIBLE_RECONCILE_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// The gRPC listener's TLS and credentials, from files read now so a bad one stops the start.
-fn grpc_security(config: &Config) -> Result<(Option<ServerTls>, Credentials), Error> {
+pub(crate) fn grpc_security(config: &Config) -> Result<(Option<ServerTls>, Credentials), Error> {
     let grpc = &config.grpc;
     let tls = match grpc.tls_files() {
         Some((cert, key)) => Some(

@@ -1,9 +1,13 @@
 //! The `verdict` command line: one binary to serve, migrate, sign test webhooks, read and watch
-//! cases, and reprocess quarantined deliveries.
+//! cases, reprocess quarantined deliveries, and the operator's tools: check a configuration,
+//! replay a saved body, reconcile a case with iDenfy.
 
+mod check;
 mod client;
 mod json;
 mod quarantine;
+mod reconcile;
+mod replay;
 mod serve;
 mod sign;
 
@@ -32,9 +36,17 @@ pub enum Command {
     Get(client::GetArgs),
     /// Stream a case, or every change, as JSON lines (a gRPC client of a running Verdict).
     Watch(client::WatchArgs),
-    /// List or reprocess deliveries that were signed but could not be used.
+    /// List, show or reprocess deliveries that were signed but could not be used.
     #[command(subcommand)]
     Quarantine(quarantine::QuarantineCommand),
+    /// Check what `serve` needs without serving: configuration, TLS and credential files,
+    /// database and migrations, Redis; one line each, non-zero exit naming what failed.
+    Check(Box<Config>),
+    /// Feed a saved webhook body through the ingest path into the database (duplicates stay
+    /// duplicates), its signature checked unless --trusted.
+    Replay(Box<replay::ReplayArgs>),
+    /// Look one case up at iDenfy now and record the answer, as the reconciler does.
+    Reconcile(Box<reconcile::ReconcileArgs>),
 }
 
 impl Cli {
@@ -47,6 +59,9 @@ impl Cli {
             Command::Get(args) => client::get(args).await,
             Command::Watch(args) => client::watch(args).await,
             Command::Quarantine(cmd) => quarantine::run(cmd).await,
+            Command::Check(config) => check::run(*config).await,
+            Command::Replay(args) => replay::run(*args).await,
+            Command::Reconcile(args) => reconcile::run(*args).await,
         }
     }
 }

@@ -5,9 +5,10 @@
 
 use std::sync::Arc;
 
-use anyhow::Context;
+use anyhow::{Context, bail};
+use base64::Engine as _;
 use clap::Subcommand;
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio_util::sync::CancellationToken;
 use verdict_bus::Hub;
 use verdict_domain::{CaseStore, ErrorKind, Recorded};
@@ -26,6 +27,17 @@ pub enum QuarantineCommand {
         /// At most this many.
         #[arg(long, default_value_t = 100)]
         limit: u32,
+    },
+    /// Print one delivery's metadata and reason as JSON (released or not); its body, which
+    /// holds personal data, only with --reveal.
+    Show {
+        /// The item's id, as `list` prints it.
+        id: i64,
+        /// Also print the body (as text when it is UTF-8, else as `bodyBase64`).
+        #[arg(long)]
+        reveal: bool,
+        #[command(flatten)]
+        db: DatabaseConfig,
     },
     /// Ingest every waiting delivery again, as of its original arrival, exactly as a webhook is
     /// ingested; those that are now usable are recorded (and published, so watchers on every
@@ -63,6 +75,36 @@ pub(super) async fn run(command: QuarantineCommand) -> anyhow::Result<()> {
                     })
                 );
             }
+        }
+        QuarantineCommand::Show { id, reveal, db } => {
+            let store = open(&db).await?;
+            let Some(entry) = store.quarantine_entry(id).await? else {
+                bail!("there is no quarantine item {id}");
+            };
+            let item = &entry.item;
+            let mut shown = json!({
+                "id": item.id,
+                "eventType": item.event_type,
+                "reasonKind": item.reason_kind,
+                "reason": item.reason,
+                "receivedAt": item.received_at.to_rfc3339(),
+                "releasedAt": entry.released_at.map(|at| at.to_rfc3339()),
+                "traceparent": item.traceparent,
+                "bodyBytes": item.body.len(),
+                "bodySha256": entry.body_sha256,
+            });
+            if reveal {
+                eprintln!("the body holds personal data: keep this output out of tickets and logs");
+                shown["body"] = match std::str::from_utf8(&item.body) {
+                    Ok(text) => json!(text),
+                    Err(_) => Value::Null,
+                };
+                if shown["body"].is_null() {
+                    shown["bodyBase64"] =
+                        json!(base64::engine::general_purpose::STANDARD.encode(&item.body));
+                }
+            }
+            println!("{shown}");
         }
         QuarantineCommand::Reprocess { db, bus, limit } => {
             let store = Arc::new(open(&db).await?);

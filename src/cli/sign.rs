@@ -23,15 +23,20 @@ fn parse_secret(raw: &str) -> Result<SecretString, String> {
 
 /// Prints the hex signature followed by a newline.
 pub(super) fn run(args: SignArgs) -> anyhow::Result<()> {
-    let body = if args.file.as_os_str() == "-" {
-        let mut buf = Vec::new();
-        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf).context("read stdin")?;
-        buf
-    } else {
-        std::fs::read(&args.file).with_context(|| format!("read {}", args.file.display()))?
-    };
+    let body = read_body(&args.file)?;
     let keys = crate::config::split_keys(args.key.expose_secret());
     let key = keys.first().context("the signing key is empty")?;
     println!("{}", verdict_domain::sign(key, &body));
     Ok(())
+}
+
+/// A body file byte for byte; `-` reads standard input.
+pub(super) fn read_body(file: &std::path::Path) -> anyhow::Result<Vec<u8>> {
+    if file.as_os_str() == "-" {
+        let mut buf = Vec::new();
+        std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf).context("read stdin")?;
+        Ok(buf)
+    } else {
+        std::fs::read(file).with_context(|| format!("read {}", file.display()))
+    }
 }

@@ -87,8 +87,7 @@ impl Scheduler {
                     continue;
                 }
                 Err(error) => {
-                    let error: &(dyn std::error::Error + 'static) = &error;
-                    tracing::warn!(error, "could not claim a case to reconcile");
+                    log_claim_failure(&error);
                     if !wait(backoff.pause(), &shutdown).await {
                         return;
                     }
@@ -167,6 +166,11 @@ impl Scheduler {
             tracing::warn!(%scan_ref, error, "could not settle a reconcile claim");
         }
     }
+}
+
+fn log_claim_failure(error: &verdict_domain::Error) {
+    let error: &(dyn std::error::Error + 'static) = error;
+    tracing::warn!(error, "could not claim a case to reconcile");
 }
 
 /// Sleeps `pause` unless shut down first; false when shut down.

@@ -37,6 +37,9 @@ pub struct TestAppOptions {
     pub http: HttpConfig,
     /// PEM CA for a `rediss://` test Redis.
     pub redis_ca_cert: Option<std::path::PathBuf>,
+    /// Reconciliation with iDenfy (off unless a test turns it on, e.g. against
+    /// [`crate::FakeIdenfy`]).
+    pub reconcile: verdict::config::ReconcileConfig,
 }
 
 impl TestAppOptions {
@@ -52,6 +55,7 @@ impl TestAppOptions {
             grpc: GrpcConfig::default(),
             http: HttpConfig::default(),
             redis_ca_cert: None,
+            reconcile: verdict::config::ReconcileConfig::default(),
         }
     }
 
@@ -272,6 +276,8 @@ fn config(db: &TestDatabase, redis: Option<&TestRedis>, options: &TestAppOptions
         heartbeat_interval: options.heartbeat_interval,
         resync_interval: options.resync_interval,
         resync_degraded_interval: Duration::from_millis(500),
+        reconcile: options.reconcile.clone(),
+        backlog_interval: Duration::from_secs(15),
         shutdown_timeout: Duration::from_secs(5),
         log_format: verdict_telemetry::LogFormat::Pretty,
     }

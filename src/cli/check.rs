@@ -1,0 +1,159 @@
+//! `verdict check`: everything `verdict serve` needs, checked without serving — before a
+//! rollout, or as the Kubernetes init container that keeps a pod from starting while its
+//! configuration, files, database or Redis are not ready.
+//!
+//! It reads the same settings as `serve` and runs the same loading code as `App::build` (the
+//! gRPC TLS and credential files, the reconciliation client), then reaches the database (are
+//! all migrations applied?) and Redis. One line per check; a failed check does not stop the
+//! others, and the exit status is non-zero naming every check that failed.
+
+use std::fmt::Display;
+use std::time::Duration;
+
+use anyhow::{anyhow, bail};
+use verdict_store::SeaStore;
+use verdict_store::migration::{Migrator, MigratorTrait as _};
+
+use crate::Config;
+use crate::app::{grpc_security, reconciliation};
+
+/// How long the database and Redis may take to answer.
+const REACH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Runs every check, prints one line each, fails naming those that failed.
+pub(super) async fn run(config: Config) -> anyhow::Result<()> {
+    let mut report = Report::default();
+
+    match config.validate() {
+        Ok(()) => report.ok("configuration", configuration(&config)),
+        Err(error) => report.fail("configuration", error),
+    }
+    match grpc_security(&config) {
+        Ok((tls, credentials)) => {
+            let tls = match &tls {
+                None => "no TLS",
+                Some(tls) if tls.verifies_clients() => "TLS with client certificates",
+                Some(_) => "TLS",
+            };
+            let auth = match credentials.is_required() {
+                true => "credentials required",
+                false => "no authentication",
+            };
+            report.ok("grpc tls and credentials", format!("{tls}, {auth}"));
+        }
+        Err(error) => report.fail("grpc tls and credentials", error),
+    }
+    match reconciliation(&config) {
+        Ok(None) => report.ok("reconciliation", "off (VERDICT_RECONCILE_AFTER unset)"),
+        Ok(Some((client, schedule))) => report.ok(
+            "reconciliation",
+            format!(
+                "open cases unchanged for {:?} are looked up at {}, at most {}/s",
+                schedule.after,
+                client.endpoint(),
+                schedule.rate
+            ),
+        ),
+        Err(error) => report.fail("reconciliation", error),
+    }
+
+    match within(config.database.connect()).await {
+        Ok(store) => {
+            report.ok("database", format!("{:?} reachable", store.backend()));
+            migrations(&mut report, &store, config.migrate_on_start).await;
+        }
+        Err(error) => {
+            report.fail("database", error);
+            report.fail(
+                "migrations",
+                anyhow!("not checked: the database is not reachable"),
+            );
+        }
+    }
+
+    match config.bus.ping(REACH_TIMEOUT).await {
+        Ok(true) => report.ok(
+            "redis",
+            format!("reachable, channel {:?}", config.bus.redis_channel),
+        ),
+        Ok(false) => report.ok("redis", "not configured: in-process bus, one replica"),
+        Err(error) => report.fail("redis", error),
+    }
+
+    if !report.failed.is_empty() {
+        bail!("check failed: {}", report.failed.join(", "));
+    }
+    Ok(())
+}
+
+/// What the configuration amounts to, without a secret.
+fn configuration(config: &Config) -> String {
+    let keys = config.webhook_keys().len();
+    let signatures = match keys {
+        0 => "webhook signatures NOT checked (--allow-unsigned)".to_owned(),
+        1 => "1 webhook signing key".to_owned(),
+        n => format!("{n} webhook signing keys"),
+    };
+    format!(
+        "{signatures}; http {}, grpc {}, admin {}",
+        config.http_addr, config.grpc_addr, config.admin_addr
+    )
+}
+
+/// Every migration of this binary applied, and none it does not know.
+async fn migrations(report: &mut Report, store: &SeaStore, migrate_on_start: bool) {
+    match within(async {
+        Migrator::get_pending_migrations(store.connection())
+            .await
+            .map_err(anyhow::Error::from)
+    })
+    .await
+    {
+        Ok(pending) if pending.is_empty() => report.ok("migrations", "all applied"),
+        Ok(pending) => {
+            let names: Vec<&str> = pending.iter().map(|m| m.name()).collect();
+            let pending = format!("{} pending ({})", names.len(), names.join(", "));
+            match migrate_on_start {
+                true => report.ok(
+                    "migrations",
+                    format!("{pending}, applied when serve starts (VERDICT_MIGRATE_ON_START)"),
+                ),
+                false => report.fail(
+                    "migrations",
+                    anyhow!("{pending}: run `verdict migrate` (VERDICT_MIGRATE_ON_START is false)"),
+                ),
+            }
+        }
+        // Typically a database migrated by a newer release than this binary.
+        Err(error) => report.fail("migrations", error),
+    }
+}
+
+/// Awaits `fut` under [`REACH_TIMEOUT`].
+async fn within<T, E>(fut: impl Future<Output = Result<T, E>>) -> anyhow::Result<T>
+where
+    E: Into<anyhow::Error>,
+{
+    match tokio::time::timeout(REACH_TIMEOUT, fut).await {
+        Ok(result) => result.map_err(Into::into),
+        Err(_) => bail!("no answer within {REACH_TIMEOUT:?}"),
+    }
+}
+
+/// The lines printed so far and the checks that failed.
+#[derive(Debug, Default)]
+struct Report {
+    failed: Vec<&'static str>,
+}
+
+impl Report {
+    fn ok(&mut self, check: &'static str, detail: impl Display) {
+        println!("ok    {check}: {detail}");
+    }
+
+    /// `error`'s whole chain on one line: `{:#}` of an anyhow error.
+    fn fail(&mut self, check: &'static str, error: impl Into<anyhow::Error>) {
+        println!("FAIL  {check}: {:#}", error.into());
+        self.failed.push(check);
+    }
+}
