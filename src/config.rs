@@ -301,7 +301,7 @@ pub(crate) fn split_keys(raw: &str) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn parse_secret(raw: &str) -> Result<SecretString, String> {
+pub(crate) fn parse_secret(raw: &str) -> Result<SecretString, String> {
     Ok(SecretString::from(raw.to_owned()))
 }
 

@@ -59,7 +59,11 @@ pub(super) async fn run(config: Config) -> anyhow::Result<()> {
 
     match within(config.database.connect()).await {
         Ok(store) => {
-            report.ok("database", format!("{:?} reachable", store.backend()));
+            let backend = match store.backend() {
+                verdict_store::Backend::Sqlite => "SQLite",
+                verdict_store::Backend::Postgres => "PostgreSQL",
+            };
+            report.ok("database", format!("{backend} answers"));
             migrations(&mut report, &store, config.migrate_on_start).await;
         }
         Err(error) => {
@@ -112,7 +116,11 @@ async fn migrations(report: &mut Report, store: &SeaStore, migrate_on_start: boo
         Ok(pending) if pending.is_empty() => report.ok("migrations", "all applied"),
         Ok(pending) => {
             let names: Vec<&str> = pending.iter().map(|m| m.name()).collect();
-            let pending = format!("{} pending ({})", names.len(), names.join(", "));
+            let named = match names.as_slice() {
+                [first, .., last] if names.len() > 3 => format!("{first} … {last}"),
+                _ => names.join(", "),
+            };
+            let pending = format!("{} pending ({named})", names.len());
             match migrate_on_start {
                 true => report.ok(
                     "migrations",

@@ -17,7 +17,7 @@ use verdict_bus::Hub;
 use verdict_domain::{Recorded, SignatureVerifier, UnverifiedWebhook};
 use verdict_ingest::{Arrival, Ingest};
 
-use crate::config::{BusConfig, DatabaseConfig, split_keys};
+use crate::config::{BusConfig, DatabaseConfig, parse_secret, split_keys};
 
 /// Arguments of `verdict replay`.
 #[derive(Debug, Args)]
@@ -30,7 +30,7 @@ pub struct ReplayArgs {
     pub event_type: String,
 
     /// Its `Idenfy-Signature`, checked against VERDICT_WEBHOOK_SECRET.
-    #[arg(long, required_unless_present = "trusted", conflicts_with = "trusted")]
+    #[arg(long, conflicts_with = "trusted")]
     pub signature: Option<String>,
 
     /// Skip the signature check: only for a body known to be genuine (one Verdict stored, a
@@ -49,12 +49,13 @@ pub struct ReplayArgs {
     pub bus: BusConfig,
 }
 
-fn parse_secret(raw: &str) -> Result<SecretString, String> {
-    Ok(SecretString::from(raw.to_owned()))
-}
-
 /// Ingests the file; prints what it became as a JSON line (as the webhook would answer).
 pub(super) async fn run(args: ReplayArgs) -> anyhow::Result<()> {
+    if !args.trusted && args.signature.is_none() {
+        bail!(
+            "give the body's --signature (checked against VERDICT_WEBHOOK_SECRET), or --trusted for a body known to be genuine"
+        );
+    }
     let body = super::sign::read_body(&args.file)?;
     let verifier = match (args.trusted, &args.webhook_secret) {
         (true, _) => SignatureVerifier::allow_unsigned(),

@@ -6,6 +6,8 @@ use anyhow::Context;
 use clap::Args;
 use secrecy::{ExposeSecret, SecretString};
 
+use crate::config::parse_secret;
+
 /// Arguments of `verdict sign`.
 #[derive(Debug, Args)]
 pub struct SignArgs {
@@ -15,10 +17,6 @@ pub struct SignArgs {
     /// The signing key; with several comma-separated keys the first one signs.
     #[arg(long, env = "VERDICT_WEBHOOK_SECRET", hide_env_values = true, value_parser = parse_secret)]
     pub key: SecretString,
-}
-
-fn parse_secret(raw: &str) -> Result<SecretString, String> {
-    Ok(SecretString::from(raw.to_owned()))
 }
 
 /// Prints the hex signature followed by a newline.
