@@ -41,7 +41,7 @@ pub enum Command {
     Quarantine(quarantine::QuarantineCommand),
     /// Check what `serve` needs without serving: configuration, TLS and credential files,
     /// database and migrations, Redis; one line each, non-zero exit naming what failed.
-    Check(Box<Config>),
+    Check(Box<check::CheckArgs>),
     /// Feed a saved webhook body through the ingest path into the database (duplicates stay
     /// duplicates), its signature checked unless --trusted.
     Replay(Box<replay::ReplayArgs>),
@@ -59,7 +59,7 @@ impl Cli {
             Command::Get(args) => client::get(args).await,
             Command::Watch(args) => client::watch(args).await,
             Command::Quarantine(cmd) => quarantine::run(cmd).await,
-            Command::Check(config) => check::run(*config).await,
+            Command::Check(args) => check::run(*args).await,
             Command::Replay(args) => replay::run(*args).await,
             Command::Reconcile(args) => reconcile::run(*args).await,
         }

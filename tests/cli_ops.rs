@@ -461,3 +461,26 @@ async fn check_fails_when_the_database_cannot_be_reached() {
     );
     assert!(!printed.contains("pa55word") && !stderr(&output).contains("pa55word"));
 }
+
+/// The init container's form: Redis is not needed to serve, so its outage is no reason to keep
+/// a pod from starting.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn check_can_leave_redis_out() {
+    let (db, _store) = database().await;
+    let env = [
+        ("VERDICT_DATABASE_URL", db.url()),
+        ("VERDICT_WEBHOOK_SECRET", KEY),
+        ("VERDICT_REDIS_URL", "redis://127.0.0.1:1"),
+    ];
+    let output = verdict(&["check", "--skip", "redis"], &env).await;
+    let printed = stdout(&output);
+    assert!(output.status.success(), "{printed}{}", stderr(&output));
+    assert!(printed.contains("skip  redis"), "{printed}");
+    let failed = verdict(&["check"], &env).await;
+    assert!(!failed.status.success());
+    assert!(
+        stdout(&failed).contains("FAIL  redis:"),
+        "{}",
+        stdout(&failed)
+    );
+}

@@ -11,6 +11,7 @@ use std::fmt::Display;
 use std::time::Duration;
 
 use anyhow::{anyhow, bail};
+use clap::{Args, ValueEnum};
 use verdict_store::SeaStore;
 use verdict_store::migration::{Migrator, MigratorTrait as _};
 
@@ -20,8 +21,31 @@ use crate::app::{grpc_security, reconciliation};
 /// How long the database and Redis may take to answer.
 const REACH_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Arguments of `verdict check`: the settings of `serve`, and what not to check.
+#[derive(Debug, Args)]
+pub struct CheckArgs {
+    #[command(flatten)]
+    pub config: Config,
+
+    /// A check to leave out (repeatable). An init container skips `redis`: serving does not
+    /// need Redis (watchers fall back to the periodic re-read), so its outage must not keep
+    /// pods from starting.
+    #[arg(long, value_enum)]
+    pub skip: Vec<Skippable>,
+}
+
+/// The checks that reach outside the process, which a caller may leave out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum Skippable {
+    /// The database and its migrations.
+    Database,
+    /// Redis.
+    Redis,
+}
+
 /// Runs every check, prints one line each, fails naming those that failed.
-pub(super) async fn run(config: Config) -> anyhow::Result<()> {
+pub(super) async fn run(args: CheckArgs) -> anyhow::Result<()> {
+    let CheckArgs { config, skip } = args;
     let mut report = Report::default();
 
     match config.validate() {
@@ -57,6 +81,33 @@ pub(super) async fn run(config: Config) -> anyhow::Result<()> {
         Err(error) => report.fail("reconciliation", error),
     }
 
+    if skip.contains(&Skippable::Database) {
+        report.skip("database");
+        report.skip("migrations");
+    } else {
+        database(&mut report, &config).await;
+    }
+    if skip.contains(&Skippable::Redis) {
+        report.skip("redis");
+    } else {
+        match config.bus.ping(REACH_TIMEOUT).await {
+            Ok(true) => report.ok(
+                "redis",
+                format!("reachable, channel {:?}", config.bus.redis_channel),
+            ),
+            Ok(false) => report.ok("redis", "not configured: in-process bus, one replica"),
+            Err(error) => report.fail("redis", error),
+        }
+    }
+
+    if !report.failed.is_empty() {
+        bail!("check failed: {}", report.failed.join(", "));
+    }
+    Ok(())
+}
+
+/// The database answers, and every migration of this binary is applied.
+async fn database(report: &mut Report, config: &Config) {
     match within(config.database.connect()).await {
         Ok(store) => {
             let backend = match store.backend() {
@@ -64,7 +115,7 @@ pub(super) async fn run(config: Config) -> anyhow::Result<()> {
                 verdict_store::Backend::Postgres => "PostgreSQL",
             };
             report.ok("database", format!("{backend} answers"));
-            migrations(&mut report, &store, config.migrate_on_start).await;
+            migrations(report, &store, config.migrate_on_start).await;
         }
         Err(error) => {
             report.fail("database", error);
@@ -74,20 +125,6 @@ pub(super) async fn run(config: Config) -> anyhow::Result<()> {
             );
         }
     }
-
-    match config.bus.ping(REACH_TIMEOUT).await {
-        Ok(true) => report.ok(
-            "redis",
-            format!("reachable, channel {:?}", config.bus.redis_channel),
-        ),
-        Ok(false) => report.ok("redis", "not configured: in-process bus, one replica"),
-        Err(error) => report.fail("redis", error),
-    }
-
-    if !report.failed.is_empty() {
-        bail!("check failed: {}", report.failed.join(", "));
-    }
-    Ok(())
 }
 
 /// What the configuration amounts to, without a secret.
@@ -157,6 +194,10 @@ struct Report {
 impl Report {
     fn ok(&mut self, check: &'static str, detail: impl Display) {
         println!("ok    {check}: {detail}");
+    }
+
+    fn skip(&mut self, check: &'static str) {
+        println!("skip  {check}: --skip");
     }
 
     /// `error`'s whole chain on one line: `{:#}` of an anyhow error.
