@@ -72,8 +72,8 @@ pub(super) async fn run(args: CheckArgs) -> anyhow::Result<()> {
         Ok(Some((client, schedule))) => report.ok(
             "reconciliation",
             format!(
-                "open cases unchanged for {:?} are looked up at {}, at most {}/s",
-                schedule.after,
+                "open cases unchanged for {} are looked up at {}, at most {}/s",
+                spelled(schedule.after),
                 client.endpoint(),
                 schedule.rate
             ),
@@ -124,6 +124,17 @@ async fn database(report: &mut Report, config: &Config) {
                 anyhow!("not checked: the database is not reachable"),
             );
         }
+    }
+}
+
+/// A duration as it would be configured: `6h`, `90m`, `45s`, `250ms`.
+fn spelled(duration: Duration) -> String {
+    let (secs, millis) = (duration.as_secs(), duration.subsec_millis());
+    match (secs, millis) {
+        (s, 0) if s > 0 && s % 3600 == 0 => format!("{}h", s / 3600),
+        (s, 0) if s > 0 && s % 60 == 0 => format!("{}m", s / 60),
+        (s, 0) => format!("{s}s"),
+        _ => format!("{}ms", duration.as_millis()),
     }
 }
 
@@ -204,5 +215,23 @@ impl Report {
     fn fail(&mut self, check: &'static str, error: impl Into<anyhow::Error>) {
         println!("FAIL  {check}: {:#}", error.into());
         self.failed.push(check);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations_are_spelled_as_configured() {
+        for (ms, spelled_as) in [
+            (21_600_000, "6h"),
+            (5_400_000, "90m"),
+            (45_000, "45s"),
+            (250, "250ms"),
+            (1_500, "1500ms"),
+        ] {
+            assert_eq!(spelled(Duration::from_millis(ms)), spelled_as);
+        }
     }
 }
