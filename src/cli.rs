@@ -4,6 +4,7 @@
 
 mod check;
 mod client;
+mod ingesting;
 mod json;
 mod quarantine;
 mod reconcile;

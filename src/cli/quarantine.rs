@@ -3,18 +3,15 @@
 //! contradicts, a final result with no decision) wait here until a newer Verdict, or an
 //! operator who fixed the cause, can take them.
 
-use std::sync::Arc;
-
 use anyhow::{Context, bail};
 use base64::Engine as _;
 use clap::Subcommand;
 use serde_json::{Value, json};
-use tokio_util::sync::CancellationToken;
-use verdict_bus::Hub;
 use verdict_domain::{CaseStore, ErrorKind, Recorded};
 use verdict_ingest::Ingest;
 use verdict_store::SeaStore;
 
+use super::ingesting::Ingesting;
 use crate::config::{BusConfig, DatabaseConfig};
 
 /// Quarantine subcommands.
@@ -107,17 +104,10 @@ pub(super) async fn run(command: QuarantineCommand) -> anyhow::Result<()> {
             println!("{shown}");
         }
         QuarantineCommand::Reprocess { db, bus, limit } => {
-            let store = Arc::new(open(&db).await?);
-            let shutdown = CancellationToken::new();
-            let bus = bus
-                .connect(Hub::new(), shutdown.clone())
-                .await
-                .context("could not set up the change bus")?;
-            let ingest = Ingest::new(store.clone(), bus.publisher);
-            let result = reprocess(&ingest, store.as_ref(), limit).await;
+            let session = Ingesting::open(&db, &bus).await?;
+            let result = reprocess(&session.ingest, session.store.as_ref(), limit).await;
             // Every applied change is published before the process ends.
-            ingest.flush().await;
-            shutdown.cancel();
+            session.close().await;
             result?;
         }
     }

@@ -2,17 +2,13 @@
 //! reconciler of `serve` does, straight into the database of `VERDICT_DATABASE_URL`, published
 //! to the watchers of every replica (with the deployment's `VERDICT_REDIS_URL`).
 
-use std::sync::Arc;
-
 use anyhow::Context;
 use clap::Args;
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
-use verdict_bus::Hub;
 use verdict_domain::ScanRef;
-use verdict_ingest::Ingest;
 use verdict_reconcile::{Reconciler, result_of};
 
+use super::ingesting::Ingesting;
 use crate::config::{BusConfig, DatabaseConfig, IdenfyApiConfig};
 
 /// Arguments of `verdict reconcile`.
@@ -35,23 +31,11 @@ pub struct ReconcileArgs {
 pub(super) async fn run(args: ReconcileArgs) -> anyhow::Result<()> {
     let scan_ref = ScanRef::new(args.scan_ref).context("not a scanRef iDenfy could have issued")?;
     let client = args.api.client().context("cannot ask iDenfy")?;
-    let store = Arc::new(
-        args.db
-            .connect()
-            .await
-            .context("could not open the database")?,
-    );
-    let shutdown = CancellationToken::new();
-    let bus = args
-        .bus
-        .connect(Hub::new(), shutdown.clone())
-        .await
-        .context("could not set up the change bus")?;
-    let reconciler = Reconciler::new(client, Ingest::new(store, bus.publisher));
+    let session = Ingesting::open(&args.db, &args.bus).await?;
+    let reconciler = Reconciler::new(client, session.ingest.clone());
     let outcome = reconciler.reconcile(&scan_ref).await;
     // A recorded change is published before the process ends.
-    reconciler.flush().await;
-    shutdown.cancel();
+    session.close().await;
     let recorded = outcome.with_context(|| format!("could not reconcile {scan_ref}"))?;
     let case = recorded.case();
     println!(

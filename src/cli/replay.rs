@@ -5,18 +5,16 @@
 //! exactly as the webhook would answer it.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
 use anyhow::{Context, bail};
 use chrono::Utc;
 use clap::Args;
 use secrecy::{ExposeSecret as _, SecretString};
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
-use verdict_bus::Hub;
 use verdict_domain::{Recorded, SignatureVerifier, UnverifiedWebhook};
-use verdict_ingest::{Arrival, Ingest};
+use verdict_ingest::Arrival;
 
+use super::ingesting::Ingesting;
 use crate::config::{BusConfig, DatabaseConfig, parse_secret, split_keys};
 
 /// Arguments of `verdict replay`.
@@ -78,20 +76,9 @@ pub(super) async fn run(args: ReplayArgs) -> anyhow::Result<()> {
         })
         .context("refusing to replay: the signature does not check out")?;
 
-    let store = Arc::new(
-        args.db
-            .connect()
-            .await
-            .context("could not open the database")?,
-    );
-    let shutdown = CancellationToken::new();
-    let bus = args
-        .bus
-        .connect(Hub::new(), shutdown.clone())
-        .await
-        .context("could not set up the change bus")?;
-    let ingest = Ingest::new(store, bus.publisher);
-    let recorded = ingest
+    let session = Ingesting::open(&args.db, &args.bus).await?;
+    let recorded = session
+        .ingest
         .ingest(Arrival {
             webhook,
             received_at: Utc::now(),
@@ -99,8 +86,7 @@ pub(super) async fn run(args: ReplayArgs) -> anyhow::Result<()> {
         })
         .await;
     // A recorded change is published before the process ends.
-    ingest.flush().await;
-    shutdown.cancel();
+    session.close().await;
     let recorded = recorded.context("could not store the body")?;
     let line = match &recorded {
         Recorded::Quarantined { id, reason } => json!({

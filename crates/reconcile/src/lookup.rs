@@ -125,9 +125,4 @@ impl Reconciler {
             .reconcile(answer, received_at, current_traceparent())
             .await?)
     }
-
-    /// Waits until every change recorded so far was published (for a short-lived process).
-    pub async fn flush(&self) {
-        self.ingest.flush().await;
-    }
 }

@@ -121,38 +121,30 @@ impl Scheduler {
             return None;
         };
         let outcome = self.reconciler.reconcile(&scan_ref).await;
-        let at = |attempts| Utc::now() + case_interval(after, attempts);
+        // A change starts the back-off over; nothing new, or a failure, pushes the case back.
+        let next = |changed: bool, result| {
+            let attempts = match changed {
+                true => 0,
+                false => claim.attempts.saturating_add(1),
+            };
+            Some(NextLookup {
+                at: Utc::now() + case_interval(after, attempts),
+                attempts,
+                result,
+            })
+        };
         let (next, pause) = match &outcome {
             Ok(Recorded::Applied { case, .. }) if case.is_final => (None, None),
-            Ok(recorded @ Recorded::Applied { .. }) => {
-                let next = NextLookup {
-                    at: at(0),
-                    attempts: 0,
-                    result: result_of(recorded),
-                };
-                (Some(next), None)
-            }
             Ok(recorded) => {
-                let attempts = claim.attempts.saturating_add(1);
-                let next = NextLookup {
-                    at: at(attempts),
-                    attempts,
-                    result: result_of(recorded),
-                };
-                (Some(next), None)
+                let changed = matches!(recorded, Recorded::Applied { .. });
+                (next(changed, result_of(recorded)), None)
             }
             Err(error) => {
-                let attempts = claim.attempts.saturating_add(1);
-                let next = NextLookup {
-                    at: at(attempts),
-                    attempts,
-                    result: error.result(),
-                };
                 let pause = match error.is_about_the_case() {
                     true => None,
                     false => Some(error.retry_after().map(|d| d.min(MAX_RETRY_AFTER))),
                 };
-                (Some(next), pause)
+                (next(false, error.result()), pause)
             }
         };
         self.settle(&claim.scan_ref, next).await;
