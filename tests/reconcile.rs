@@ -186,6 +186,17 @@ async fn failed_lookup_leaves_the_case_open_and_the_service_healthy(
             .any(|line| line.starts_with("verdict_reconcile_total{") && line.contains(&counted)),
         "{counted} not counted:\n{metrics}"
     );
+    // The backlog gauges' first read ran when the app started, long before these lookups.
+    for gauge in [
+        "verdict_oldest_pending_case_seconds ",
+        "verdict_quarantine_depth ",
+        "verdict_reconcile_after_seconds 1",
+    ] {
+        assert!(
+            metrics.lines().any(|line| line.starts_with(gauge)),
+            "{gauge} missing:\n{metrics}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
