@@ -4,7 +4,7 @@
 //! database and Redis and binds the three listeners (port 0 allowed), so callers — `verdict
 //! serve` and the tests alike — learn the real addresses before serving, and a bad setting stops
 //! the start; [`App::run`] serves until the shutdown token is cancelled. `verdict check` runs
-//! the same loading code ([`grpc_security`], [`reconciliation`]) without serving.
+//! the same loading code (`grpc_security`, `reconciliation`) without serving.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
