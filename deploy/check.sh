@@ -7,6 +7,7 @@
 # kubectl  -> `kubectl kustomize` of base, overlays/dev, overlays/prod (failure = exit 1)
 # yamllint -> deploy/.yamllint.yaml (relaxed, 120 columns)            (errors = exit 1)
 # kubernetes-validate (pip), hadolint -> run too when on PATH          (errors = exit 1)
+# python3 -> deploy/observability/dashboard.json parses; promtool -> the alert rules (if present)
 set -uo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -55,6 +56,27 @@ if command -v yamllint >/dev/null 2>&1; then
   fi
 else
   skip "yamllint not installed (apt-get install -y yamllint)"
+fi
+
+# deploy/observability: the rules' PromQL and the dashboard's queries are checked against the
+# metrics Verdict exports by `cargo test --test observability`; here only their syntax.
+if command -v python3 >/dev/null 2>&1; then
+  if python3 -m json.tool deploy/observability/dashboard.json >/dev/null; then
+    echo "ok:   deploy/observability/dashboard.json is JSON"
+  else
+    fail "deploy/observability/dashboard.json is not JSON"
+  fi
+else
+  skip "python3 not installed: dashboard JSON not parsed"
+fi
+if command -v promtool >/dev/null 2>&1; then
+  if promtool check rules deploy/observability/alerts.yaml; then
+    echo "ok:   promtool check rules deploy/observability/alerts.yaml"
+  else
+    fail "promtool check rules"
+  fi
+else
+  skip "promtool not installed (the alert rules are parsed by the Rust test instead)"
 fi
 
 if command -v hadolint >/dev/null 2>&1; then

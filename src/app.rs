@@ -3,7 +3,8 @@
 //! [`App::build`] validates the configuration, loads the TLS and credential files, connects the
 //! database and Redis and binds the three listeners (port 0 allowed), so callers — `verdict
 //! serve` and the tests alike — learn the real addresses before serving, and a bad setting stops
-//! the start; [`App::run`] serves until the shutdown token is cancelled.
+//! the start; [`App::run`] serves until the shutdown token is cancelled. `verdict check` runs
+//! the same loading code (`grpc_security`, `reconciliation`) without serving.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -17,6 +18,7 @@ use verdict_grpc::{AdminUseCases, Credentials, ServerTls};
 use verdict_ingest::Ingest;
 use verdict_ingress::{ServeOptions, SourceFilter};
 use verdict_lifecycle::Lifecycle;
+use verdict_reconcile::{BacklogGauges, IdenfyClient, Reconciler, Schedule, Scheduler};
 use verdict_store::SeaStore;
 
 use crate::Config;
@@ -32,6 +34,9 @@ pub enum Error {
     GrpcSetup(verdict_grpc::Error),
     #[error("could not open the database")]
     Store(#[from] verdict_store::Error),
+    /// Reconciliation is on, but its API client cannot be built.
+    #[error("reconciliation with iDenfy cannot start")]
+    Reconcile(#[source] verdict_reconcile::SetupError),
     #[error(transparent)]
     Bus(#[from] crate::config::BusError),
     #[error("could not bind {addr}")]
@@ -62,6 +67,8 @@ pub struct App {
     verifier: SignatureVerifier,
     credentials: Credentials,
     tls: Option<ServerTls>,
+    /// The status API client and schedule, when reconciliation is on.
+    reconcile: Option<(IdenfyClient, Schedule)>,
     /// Cancelled when `run`'s token is: every component watches this one.
     shutdown: CancellationToken,
 }
@@ -80,6 +87,7 @@ impl App {
             SignatureVerifier::new(config.webhook_keys())
         };
         let (tls, credentials) = grpc_security(&config)?;
+        let reconcile = reconciliation(&config)?;
 
         let store = Arc::new(config.database.connect().await?);
         if config.migrate_on_start {
@@ -108,6 +116,7 @@ impl App {
             verifier,
             credentials,
             tls,
+            reconcile,
             shutdown,
         })
     }
@@ -149,15 +158,18 @@ impl App {
             verifier,
             credentials,
             tls,
+            reconcile,
             shutdown,
         } = self;
         let store_port: Arc<dyn CaseStore> = store.clone();
-        // The operator's use cases, shared by AdminService and the retention job.
-        let lifecycle = Lifecycle::new(store, bus.clone());
+        // The use cases the entrances other than the webhook share: AdminService, the retention
+        // job and the reconciler.
+        let ingest =
+            Ingest::new(store_port.clone(), bus.clone()).with_write_timeout(config.write_timeout);
+        let lifecycle = Lifecycle::new(store.clone(), bus.clone());
         let admin_use_cases = AdminUseCases {
             lifecycle: lifecycle.clone(),
-            ingest: Ingest::new(store_port.clone(), bus.clone())
-                .with_write_timeout(config.write_timeout),
+            ingest: ingest.clone(),
         };
 
         let source_filter = (!config.http.webhook_allow_cidrs.is_empty()).then(|| {
@@ -166,6 +178,14 @@ impl App {
                 config.http.trusted_proxies.clone(),
             )
         });
+        let reconcile_task = reconcile.map(|(client, schedule)| {
+            let scheduler =
+                Scheduler::new(store.clone(), Reconciler::new(client, ingest), schedule);
+            tokio::spawn(scheduler.run(shutdown.clone()))
+        });
+        let backlog_task = tokio::spawn(
+            BacklogGauges::new(store.clone(), config.backlog_interval).run(shutdown.clone()),
+        );
         let ingress = verdict_ingress::router(verdict_ingress::IngressState {
             store: store_port.clone(),
             bus,
@@ -255,12 +275,16 @@ impl App {
                     None => Ok(()),
                 }
             };
-            let (http, grpc, resync, retention) =
-                tokio::join!(http_task, grpc_task, resync_task, retention);
+            let (http, grpc, resync, backlog, retention) =
+                tokio::join!(http_task, grpc_task, resync_task, backlog_task, retention);
             http??;
             grpc??;
             resync?;
+            backlog?;
             retention?;
+            if let Some(reconcile) = reconcile_task {
+                reconcile.await?;
+            }
             Ok::<_, Error>(())
         })
         .await;
@@ -280,8 +304,24 @@ impl App {
     }
 }
 
+/// The status API client and the schedule when reconciliation is on (`VERDICT_RECONCILE_AFTER`),
+/// so a bad URL stops the start.
+pub(crate) fn reconciliation(config: &Config) -> Result<Option<(IdenfyClient, Schedule)>, Error> {
+    let Some(schedule) = config.reconcile.schedule() else {
+        return Ok(None);
+    };
+    let client = config.reconcile.api.client().map_err(Error::Reconcile)?;
+    if schedule.after < MIN_SENSIBLE_RECONCILE_AFTER {
+        warn!(after = ?schedule.after, "VERDICT_RECONCILE_AFTER is short: iDenfy forbids regular polling of its status API and may restrict access");
+    }
+    Ok(Some((client, schedule)))
+}
+
+/// Below this, reconciliation starts to look like the polling iDenfy forbids.
+const MIN_SENSIBLE_RECONCILE_AFTER: std::time::Duration = std::time::Duration::from_secs(600);
+
 /// The gRPC listener's TLS and credentials, from files read now so a bad one stops the start.
-fn grpc_security(config: &Config) -> Result<(Option<ServerTls>, Credentials), Error> {
+pub(crate) fn grpc_security(config: &Config) -> Result<(Option<ServerTls>, Credentials), Error> {
     let grpc = &config.grpc;
     let tls = match grpc.tls_files() {
         Some((cert, key)) => Some(

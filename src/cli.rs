@@ -1,11 +1,16 @@
 //! The `verdict` command line: one binary to serve, migrate, sign test webhooks, read and watch
-//! cases, reprocess quarantined deliveries and erase personal data.
+//! cases, reprocess quarantined deliveries, erase personal data, and the operator's tools:
+//! check a configuration, replay a saved body, reconcile a case with iDenfy.
 
+mod check;
 mod client;
 mod json;
 mod purge;
 mod quarantine;
+mod reconcile;
+mod replay;
 mod serve;
+mod session;
 mod sign;
 
 use clap::{Parser, Subcommand};
@@ -33,11 +38,19 @@ pub enum Command {
     Get(client::GetArgs),
     /// Stream a case, or every change, as JSON lines (a gRPC client of a running Verdict).
     Watch(client::WatchArgs),
-    /// List or reprocess deliveries that were signed but could not be used.
+    /// List, show or reprocess deliveries that were signed but could not be used.
     #[command(subcommand)]
     Quarantine(quarantine::QuarantineCommand),
     /// Erase personal data: one retention pass (--older-than) or one case (--scan-ref).
     Purge(purge::PurgeArgs),
+    /// Check what `serve` needs without serving: configuration, TLS and credential files,
+    /// database and migrations, Redis; one line each, non-zero exit naming what failed.
+    Check(Box<check::CheckArgs>),
+    /// Feed a saved webhook body through the ingest path into the database (duplicates stay
+    /// duplicates), its signature checked unless --trusted.
+    Replay(Box<replay::ReplayArgs>),
+    /// Look one case up at iDenfy now and record the answer, as the reconciler does.
+    Reconcile(Box<reconcile::ReconcileArgs>),
 }
 
 impl Cli {
@@ -51,6 +64,9 @@ impl Cli {
             Command::Watch(args) => client::watch(args).await,
             Command::Quarantine(cmd) => quarantine::run(cmd).await,
             Command::Purge(args) => purge::run(args).await,
+            Command::Check(args) => check::run(*args).await,
+            Command::Replay(args) => replay::run(*args).await,
+            Command::Reconcile(args) => reconcile::run(*args).await,
         }
     }
 }

@@ -4,6 +4,7 @@
 
 mod grpc;
 mod http;
+mod reconcile;
 mod retention;
 mod secret_url;
 
@@ -22,6 +23,7 @@ use verdict_telemetry::LogFormat;
 
 pub use self::grpc::GrpcConfig;
 pub use self::http::{HttpConfig, INFLIGHT_PER_DB_CONNECTION};
+pub use self::reconcile::{IdenfyApiConfig, ReconcileConfig};
 pub use self::retention::{RetentionConfig, parse_positive_duration};
 pub use self::secret_url::SecretUrl;
 
@@ -115,13 +117,7 @@ impl BusConfig {
                 link: None,
             });
         };
-        let root_ca = match &self.redis_ca_cert {
-            Some(path) => Some(std::fs::read(path).map_err(|source| BusError::RedisCa {
-                path: path.clone(),
-                source,
-            })?),
-            None => None,
-        };
+        let root_ca = self.root_ca()?;
         let bus = RedisBus::connect_with_root_ca(
             url.expose(),
             root_ca.as_deref(),
@@ -135,6 +131,30 @@ impl BusConfig {
             publisher: Arc::new(bus),
             link,
         })
+    }
+
+    /// Reaches the configured Redis and runs `PING` within `timeout` (`verdict check`);
+    /// `Ok(false)` when no Redis is configured.
+    pub async fn ping(&self, timeout: Duration) -> Result<bool, BusError> {
+        let Some(url) = &self.redis_url else {
+            return Ok(false);
+        };
+        let root_ca = self.root_ca()?;
+        RedisBus::ping(url.expose(), root_ca.as_deref(), timeout).await?;
+        Ok(true)
+    }
+
+    /// The CA certificate for `rediss://`, when one is configured.
+    fn root_ca(&self) -> Result<Option<Vec<u8>>, BusError> {
+        let Some(path) = &self.redis_ca_cert else {
+            return Ok(None);
+        };
+        std::fs::read(path)
+            .map(Some)
+            .map_err(|source| BusError::RedisCa {
+                path: path.clone(),
+                source,
+            })
     }
 }
 
@@ -201,6 +221,14 @@ pub struct Config {
     #[arg(long, env = "VERDICT_RESYNC_DEGRADED_INTERVAL", default_value = "2s", value_parser = parse_duration)]
     pub resync_degraded_interval: Duration,
 
+    #[command(flatten)]
+    pub reconcile: ReconcileConfig,
+
+    /// How often the backlog gauges (oldest open case, quarantine depth) are read from the
+    /// database: one indexed query each.
+    #[arg(long, env = "VERDICT_BACKLOG_INTERVAL", default_value = "15s", value_parser = parse_duration)]
+    pub backlog_interval: Duration,
+
     /// How long shutdown waits for in-flight requests before giving up.
     #[arg(long, env = "VERDICT_SHUTDOWN_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
     pub shutdown_timeout: Duration,
@@ -235,6 +263,14 @@ pub enum ConfigError {
         "refusing to serve gRPC on {0} insecure: a non-loopback address with neither TLS nor tokens lets anyone who reaches it read personal data. Set VERDICT_GRPC_TLS_CERT and VERDICT_GRPC_TLS_KEY, or VERDICT_GRPC_TOKEN / VERDICT_GRPC_TOKENS_FILE, or pass --grpc-insecure (VERDICT_GRPC_INSECURE=true) if the network itself is protected"
     )]
     InsecureGrpc(SocketAddr),
+    #[error(
+        "VERDICT_RECONCILE_AFTER is set but VERDICT_IDENFY_API_KEY or VERDICT_IDENFY_API_SECRET is not: set both, or unset VERDICT_RECONCILE_AFTER to turn reconciliation off"
+    )]
+    ReconcileWithoutCredentials,
+    #[error(
+        "VERDICT_RECONCILE_AFTER must be longer than zero (unset it to turn reconciliation off)"
+    )]
+    ZeroReconcileAfter,
 }
 
 impl Config {
@@ -256,7 +292,8 @@ impl Config {
         if self.webhook_keys().is_empty() && !self.allow_unsigned {
             return Err(ConfigError::MissingSecret);
         }
-        self.grpc.validate(self.grpc_addr)
+        self.grpc.validate(self.grpc_addr)?;
+        self.reconcile.validate()
     }
 }
 
@@ -269,7 +306,7 @@ pub(crate) fn split_keys(raw: &str) -> Vec<Vec<u8>> {
         .collect()
 }
 
-fn parse_secret(raw: &str) -> Result<SecretString, String> {
+pub(crate) fn parse_secret(raw: &str) -> Result<SecretString, String> {
     Ok(SecretString::from(raw.to_owned()))
 }
 
@@ -353,6 +390,14 @@ mod tests {
         assert_eq!(
             format!("{:?}", c.retention),
             format!("{:?}", RetentionConfig::default())
+        );
+        assert_eq!(
+            format!("{:?}", c.reconcile),
+            format!("{:?}", ReconcileConfig::default())
+        );
+        assert_eq!(
+            c.backlog_interval,
+            verdict_reconcile::DEFAULT_BACKLOG_INTERVAL
         );
         assert_eq!(
             c.grpc.grpc_max_streams as usize,
@@ -517,6 +562,36 @@ mod tests {
             c.grpc.tokens(),
             vec![b"t0ken-a".to_vec(), b"t0ken-b".to_vec()]
         );
+    }
+
+    #[test]
+    fn reconciliation_is_off_by_default_and_needs_credentials_when_on() {
+        let c = parse(&["--webhook-secret", "k"]);
+        assert!(c.reconcile.schedule().is_none());
+        assert_eq!(c.reconcile.api.idenfy_api_url, "https://ivs.idenfy.com");
+        let on = ["--webhook-secret", "k", "--reconcile-after", "2h"];
+        assert_eq!(
+            parse(&on).validate(),
+            Err(ConfigError::ReconcileWithoutCredentials)
+        );
+        let with_key: Vec<&str> = on
+            .iter()
+            .copied()
+            .chain(["--idenfy-api-key", "key", "--idenfy-api-secret", "s3cret"])
+            .collect();
+        let c = parse(&with_key);
+        assert_eq!(c.validate(), Ok(()));
+        let schedule = c.reconcile.schedule().expect("on");
+        assert_eq!(
+            (schedule.after, schedule.rate),
+            (Duration::from_secs(7200), 1.0)
+        );
+        assert!(!format!("{c:?}").contains("s3cret"));
+        assert_eq!(
+            parse(&["--webhook-secret", "k", "--reconcile-after", "0s"]).validate(),
+            Err(ConfigError::ZeroReconcileAfter)
+        );
+        assert!(Wrapper::try_parse_from(["verdict", "--reconcile-rate", "0"]).is_err());
     }
 
     #[test]

@@ -23,6 +23,8 @@ mod m20261129_000003_add_case_decisive_at;
 mod m20261129_100001_add_case_changes_filter_columns;
 mod m20261129_200001_add_quarantine_scan_ref;
 mod m20261129_200002_add_case_purged_at;
+mod m20261129_300001_create_reconcile_claims;
+mod m20261129_300002_add_backlog_indexes;
 
 mod fingerprint_2026_11;
 mod scan_ref_2026_11;
@@ -47,6 +49,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261129_100001_add_case_changes_filter_columns::Migration),
             Box::new(m20261129_200001_add_quarantine_scan_ref::Migration),
             Box::new(m20261129_200002_add_case_purged_at::Migration),
+            Box::new(m20261129_300001_create_reconcile_claims::Migration),
+            Box::new(m20261129_300002_add_backlog_indexes::Migration),
         ]
     }
 }

@@ -3,17 +3,15 @@
 //! as the retention job and `AdminService.PurgeCase`, against the database named by
 //! `VERDICT_DATABASE_URL`; each purge is published, so watchers on every replica see it.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
 use clap::{ArgGroup, Args};
 use serde_json::json;
-use tokio_util::sync::CancellationToken;
-use verdict_bus::Hub;
 use verdict_domain::Case;
 use verdict_lifecycle::Lifecycle;
 
+use super::session::Session;
 use crate::config::{BusConfig, DatabaseConfig, parse_positive_duration};
 
 /// Arguments of `verdict purge`.
@@ -39,22 +37,10 @@ pub struct PurgeArgs {
 
 /// Purges, printing one JSON line per case purged; fails (exit 1) for an unknown scanRef.
 pub(super) async fn run(args: PurgeArgs) -> anyhow::Result<()> {
-    let store = args
-        .db
-        .connect()
-        .await
-        .context("could not open the database")?;
-    let shutdown = CancellationToken::new();
-    let bus = args
-        .bus
-        .connect(Hub::new(), shutdown.clone())
-        .await
-        .context("could not set up the change bus")?;
-    let lifecycle = Lifecycle::new(Arc::new(store), bus.publisher);
-    let result = purge(&lifecycle, &args).await;
+    let session = Session::open(&args.db, &args.bus).await?;
+    let result = purge(&session.lifecycle, &args).await;
     // Every purge is published before the process ends.
-    lifecycle.flush().await;
-    shutdown.cancel();
+    session.close().await;
     result
 }
 

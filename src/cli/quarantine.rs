@@ -3,17 +3,15 @@
 //! contradicts, a final result with no decision) wait here until a newer Verdict, or an
 //! operator who fixed the cause, can take them.
 
-use std::sync::Arc;
-
-use anyhow::Context;
+use anyhow::{Context, bail};
+use base64::Engine as _;
 use clap::Subcommand;
-use serde_json::json;
-use tokio_util::sync::CancellationToken;
-use verdict_bus::Hub;
+use serde_json::{Value, json};
 use verdict_domain::{CaseStore, Recorded};
-use verdict_ingest::{Ingest, Reprocessed};
+use verdict_ingest::Reprocessed;
 use verdict_store::SeaStore;
 
+use super::session::Session;
 use crate::config::{BusConfig, DatabaseConfig};
 
 /// Quarantine subcommands.
@@ -26,6 +24,17 @@ pub enum QuarantineCommand {
         /// At most this many.
         #[arg(long, default_value_t = 100)]
         limit: u32,
+    },
+    /// Print one delivery's metadata and reason as JSON (released or not); its body, which
+    /// holds personal data, only with --reveal.
+    Show {
+        /// The item's id, as `list` prints it.
+        id: i64,
+        /// Also print the body (as text when it is UTF-8, else as `bodyBase64`).
+        #[arg(long)]
+        reveal: bool,
+        #[command(flatten)]
+        db: DatabaseConfig,
     },
     /// Ingest every waiting delivery again, as of its original arrival, exactly as a webhook is
     /// ingested; those that are now usable are recorded (and published, so watchers on every
@@ -65,21 +74,46 @@ pub(super) async fn run(command: QuarantineCommand) -> anyhow::Result<()> {
                 );
             }
         }
+        QuarantineCommand::Show { id, reveal, db } => {
+            let store = open(&db).await?;
+            let Some(entry) = store.quarantine_entry(id).await? else {
+                bail!("there is no quarantine item {id}");
+            };
+            let item = &entry.item;
+            let mut shown = json!({
+                "id": item.id,
+                "eventType": item.event_type,
+                "scanRef": item.scan_ref,
+                "reasonKind": item.reason_kind,
+                "reason": item.reason,
+                "receivedAt": item.received_at.to_rfc3339(),
+                "releasedAt": entry.released_at.map(|at| at.to_rfc3339()),
+                "traceparent": item.traceparent,
+                "bodyBytes": item.body.len(),
+                "bodySha256": entry.body_sha256,
+            });
+            if reveal {
+                eprintln!("the body holds personal data: keep this output out of tickets and logs");
+                shown["body"] = match std::str::from_utf8(&item.body) {
+                    Ok(text) => json!(text),
+                    Err(_) => Value::Null,
+                };
+                if shown["body"].is_null() {
+                    shown["bodyBase64"] =
+                        json!(base64::engine::general_purpose::STANDARD.encode(&item.body));
+                }
+            }
+            println!("{shown}");
+        }
         QuarantineCommand::Reprocess { db, bus, limit } => {
-            let store = Arc::new(open(&db).await?);
-            let shutdown = CancellationToken::new();
-            let bus = bus
-                .connect(Hub::new(), shutdown.clone())
-                .await
-                .context("could not set up the change bus")?;
-            let ingest = Ingest::new(store, bus.publisher);
+            let session = Session::open(&db, &bus).await?;
             // One JSON line per item, as it is done.
-            let result = ingest
+            let result = session
+                .ingest
                 .reprocess_waiting(limit, |done| println!("{}", line(done)))
                 .await;
             // Every applied change is published before the process ends.
-            ingest.flush().await;
-            shutdown.cancel();
+            session.close().await;
             let summary = result.context("the reprocess stopped")?;
             eprintln!(
                 "{} recorded, {} still quarantined, {} skipped",

@@ -81,19 +81,9 @@ impl RedisBus {
             .redis_settings()
             .clone()
             .set_protocol(ProtocolVersion::RESP3);
-        let open = |info: ConnectionInfo| match root_ca {
-            Some(pem) => Client::build_with_tls(
-                info,
-                TlsCertificates {
-                    client_tls: None,
-                    root_cert: Some(pem.to_vec()),
-                },
-            ),
-            None => Client::open(info),
-        };
         let subscriber_client =
-            open(info.clone().set_redis_settings(resp3)).map_err(Error::InvalidUrl)?;
-        let publisher_client = open(info).map_err(Error::InvalidUrl)?;
+            client(info.clone().set_redis_settings(resp3), root_ca).map_err(Error::InvalidUrl)?;
+        let publisher_client = client(info, root_ca).map_err(Error::InvalidUrl)?;
 
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(Some(PUBLISH_TIMEOUT))
@@ -127,6 +117,24 @@ impl RedisBus {
             link,
             _stop: stop.drop_guard(),
         })
+    }
+
+    /// Connects to the Redis of `url` (with `root_ca` as [`RedisBus::connect_with_root_ca`]
+    /// takes it) and runs `PING`, all within `timeout`: what `verdict check` asks before a
+    /// rollout. Unlike [`RedisBus::connect`], an unreachable Redis is an error here.
+    pub async fn ping(url: &str, root_ca: Option<&[u8]>, timeout: Duration) -> Result<(), Error> {
+        let info = url.into_connection_info().map_err(Error::InvalidUrl)?;
+        let client = client(info, root_ca).map_err(Error::InvalidUrl)?;
+        let ping = async {
+            let mut connection = client.get_multiplexed_async_connection().await?;
+            redis::cmd("PING")
+                .query_async::<()>(&mut connection)
+                .await?;
+            Ok(())
+        };
+        tokio::time::timeout(timeout, ping)
+            .await
+            .map_err(|_| Error::Timeout(timeout))?
     }
 
     /// True while the subscription is up: the resync runs faster while it is false, and
@@ -177,6 +185,21 @@ impl ChangeBus for RedisBus {
             return Err(error.into());
         }
         Ok(())
+    }
+}
+
+/// A client of the Redis `info` names, verifying a `rediss://` server against `root_ca` (PEM)
+/// when given, else against the system's roots.
+fn client(info: ConnectionInfo, root_ca: Option<&[u8]>) -> Result<Client, redis::RedisError> {
+    match root_ca {
+        Some(pem) => Client::build_with_tls(
+            info,
+            TlsCertificates {
+                client_tls: None,
+                root_cert: Some(pem.to_vec()),
+            },
+        ),
+        None => Client::open(info),
     }
 }
 

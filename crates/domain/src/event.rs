@@ -18,6 +18,11 @@ pub enum EventType {
     Expired,
     /// Deliveries from before event types existed (no header, or `IDENTIFICATION`).
     Legacy,
+    /// Verdict's own, not iDenfy's: the answer of iDenfy's status API to a reconciliation lookup
+    /// (DESIGN.md section 13). Never read from a header — [`EventType::from_header`] refuses it
+    /// like any unknown value — so a signed webhook body can never be passed off as one; only
+    /// the reconciler's entrance into the ingest use case records it.
+    Reconciled,
 }
 
 /// An `Idenfy-Event-Type` value Verdict does not know. Such deliveries are quarantined rather
@@ -53,11 +58,24 @@ impl EventType {
             Self::Cancelled => "IDENTIFICATION_CANCELLED",
             Self::Expired => "IDENTIFICATION_EXPIRED",
             Self::Legacy => "IDENTIFICATION",
+            Self::Reconciled => "RECONCILED",
         }
     }
 
     /// Every event type, for exhaustive tests and property generators.
-    pub const ALL: [EventType; 6] = [
+    pub const ALL: [EventType; 7] = [
+        Self::AutoFinished,
+        Self::ManualFinished,
+        Self::Resubmitted,
+        Self::Cancelled,
+        Self::Expired,
+        Self::Legacy,
+        Self::Reconciled,
+    ];
+
+    /// The event types a webhook's `Idenfy-Event-Type` header can name: all but
+    /// [`EventType::Reconciled`].
+    pub const WEBHOOK: [EventType; 6] = [
         Self::AutoFinished,
         Self::ManualFinished,
         Self::Resubmitted,
@@ -129,11 +147,26 @@ mod tests {
     }
 
     #[test]
-    fn canonical_spelling_round_trips_for_every_event() {
-        for event in EventType::ALL {
+    fn canonical_spelling_round_trips_for_every_webhook_event() {
+        for event in EventType::WEBHOOK {
             assert_eq!(EventType::from_header(Some(event.as_str())), Ok(event));
             assert_eq!(event.to_string(), event.as_str());
         }
+    }
+
+    /// The header is unsigned: were RECONCILED accepted from it, a replayed body could pose as
+    /// iDenfy's answer to a lookup. It is an unknown event type like any other.
+    #[test]
+    fn reconciled_is_never_read_from_a_header() {
+        for raw in ["RECONCILED", " RECONCILED ", EventType::Reconciled.as_str()] {
+            assert_eq!(
+                EventType::from_header(Some(raw)),
+                Err(UnknownEventType(raw.trim().to_owned())),
+                "{raw:?}"
+            );
+        }
+        assert!(!EventType::WEBHOOK.contains(&EventType::Reconciled));
+        assert_eq!(EventType::Reconciled.to_string(), "RECONCILED");
     }
 
     #[test]
@@ -160,9 +193,10 @@ mod tests {
                 EventType::Cancelled => 3,
                 EventType::Expired => 4,
                 EventType::Legacy => 5,
+                EventType::Reconciled => 6,
             }
         }
-        const VARIANTS: usize = 6;
+        const VARIANTS: usize = 7;
         let mut ordinals: Vec<usize> = EventType::ALL.into_iter().map(ordinal).collect();
         ordinals.sort_unstable();
         assert_eq!(ordinals, (0..VARIANTS).collect::<Vec<_>>());

@@ -16,6 +16,7 @@ pub mod payload;
 pub mod ports;
 pub mod purge;
 pub mod quarantine;
+pub mod reconcile;
 pub mod scan_ref;
 pub mod signature;
 
@@ -26,12 +27,13 @@ pub use event::EventType;
 pub use feed_filter::FeedFilter;
 pub use fingerprint::Fingerprint;
 pub use machine::{Prior, Transition, apply};
-pub use payload::{Payload, named_scan_ref};
+pub use payload::{AnswerError, Payload, StatusAnswer, named_scan_ref};
 pub use ports::{
     CasePage, CaseQuery, CaseStore, ChangeBus, FeedChange, FeedQuery, NewDelivery, NewQuarantine,
     Notification, QuarantineItem, Recorded,
 };
 pub use purge::{ExpiredBatch, Purge, PurgeReason, PurgeStore};
 pub use quarantine::QuarantineReason;
+pub use reconcile::{Backlog, BacklogStore, Claim, DueQuery, NextLookup, ReconcileQueue};
 pub use scan_ref::ScanRef;
 pub use signature::{SignatureError, SignatureVerifier, UnverifiedWebhook, VerifiedWebhook, sign};

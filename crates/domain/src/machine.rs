@@ -17,7 +17,9 @@
 //!      quarantined (`header_body_mismatch`);
 //!    - a final result whose overall status is not a decision (REVIEWING, ACTIVE, absent, new)
 //!      is quarantined (`unsummarisable_final`) rather than make the case final and PENDING;
-//!    - RESUBMITTED reopens the case; anything else is a preliminary result.
+//!    - RESUBMITTED reopens the case; anything else is a preliminary result;
+//!    - a RECONCILED delivery (iDenfy's answer to a lookup) is what its status says: a final
+//!      result, a lifecycle notice, or nothing new (see below).
 //! 3. **As of arrival** — a delivery that arrived before the case's last decisive delivery (the
 //!    last final result or resubmission applied) is stale: in arrival order that later decision
 //!    would have superseded it. Live webhooks arrive now, so this only bites deliveries
@@ -28,6 +30,19 @@
 //!    erasure it asks for, to a case not purged yet.
 //!
 //! Only an applied delivery bumps the revision.
+//!
+//! # Reconciliation answers
+//! When a case stays open for long, the reconciler asks iDenfy's status API and records the
+//! answer as a delivery of event type RECONCILED (DESIGN.md section 13), judged like any other
+//! — duplicates included: an answer identical to an earlier one is a duplicate by rule 1a. The
+//! answer has no `final` flag and no header that could contradict it, so its status decides:
+//! APPROVED, DENIED, SUSPECTED and EXPIRED are a final result with that decision; DELETED,
+//! ARCHIVED and EXPIRED-DELETED a lifecycle notice; anything else (REVIEWING, ACTIVE, a value
+//! Verdict does not know) says nothing the case does not already say, and is kept in the
+//! history as **stale**, never bumping the revision — iDenfy is still working on it, and
+//! the webhook that ends its work is still to come. Only for a case Verdict never heard of
+//! (an operator's `verdict reconcile`) does such an answer create the case, PENDING and not
+//! final, as a preliminary result would.
 //!
 //! # Lifecycle notices
 //! A lifecycle status says what iDenfy did with the verification's data, not how it ended. An
@@ -58,8 +73,9 @@ use chrono::{DateTime, Utc};
 
 use crate::{Case, Decision, EventType, Payload, QuarantineReason};
 
-/// The vendor statuses that count as a final result in payloads without a `final` field.
-const LEGACY_FINAL_STATUSES: [&str; 4] = ["APPROVED", "DENIED", "SUSPECTED", "EXPIRED"];
+/// The vendor statuses that count as a final result where there is no `final` field: in old
+/// webhook bodies and in status answers.
+const FINAL_STATUSES: [&str; 4] = ["APPROVED", "DENIED", "SUSPECTED", "EXPIRED"];
 
 /// Overall statuses that report what happened to the verification's data, not a decision.
 pub const LIFECYCLE_STATUSES: [&str; 3] = ["DELETED", "ARCHIVED", "EXPIRED-DELETED"];
@@ -79,8 +95,13 @@ pub fn is_final(event: EventType, payload: &Payload) -> bool {
                 .status
                 .overall
                 .as_deref()
-                .is_some_and(|s| LEGACY_FINAL_STATUSES.contains(&s)),
+                .is_some_and(|s| FINAL_STATUSES.contains(&s)),
         },
+        EventType::Reconciled => payload
+            .status
+            .overall
+            .as_deref()
+            .is_some_and(|s| FINAL_STATUSES.contains(&s)),
     }
 }
 
@@ -95,6 +116,9 @@ pub enum Kind {
     Preliminary,
     /// A lifecycle status (DELETED, ARCHIVED, EXPIRED-DELETED): keeps the decision.
     Lifecycle,
+    /// A reconciliation answer saying the verification is still open (REVIEWING, ACTIVE, or a
+    /// status Verdict does not know): nothing the case does not already say.
+    Unchanged,
 }
 
 impl Kind {
@@ -111,6 +135,7 @@ pub fn classify(event: EventType, payload: &Payload) -> Result<Kind, QuarantineR
     match event {
         EventType::Cancelled => return Ok(Kind::Final(Decision::Cancelled)),
         EventType::Expired => return Ok(Kind::Final(Decision::Expired)),
+        EventType::Reconciled => return Ok(answered(payload)),
         EventType::AutoFinished
         | EventType::ManualFinished
         | EventType::Resubmitted
@@ -137,6 +162,22 @@ pub fn classify(event: EventType, payload: &Payload) -> Result<Kind, QuarantineR
         EventType::Resubmitted => Kind::Reopening,
         _ => Kind::Preliminary,
     })
+}
+
+/// What a status answer is: its status alone decides (see the module docs), so it is never
+/// quarantined.
+fn answered(payload: &Payload) -> Kind {
+    let overall = payload.status.overall.as_deref().unwrap_or_default();
+    if LIFECYCLE_STATUSES.contains(&overall) {
+        return Kind::Lifecycle;
+    }
+    match overall {
+        "APPROVED" => Kind::Final(Decision::Approved),
+        "DENIED" => Kind::Final(Decision::Denied),
+        "SUSPECTED" => Kind::Final(Decision::Suspected),
+        "EXPIRED" => Kind::Final(Decision::Expired),
+        _ => Kind::Unchanged,
+    }
 }
 
 /// The stored state of a case the delivery meets.
@@ -210,6 +251,7 @@ pub fn apply(
                 Kind::Final(_) | Kind::Reopening => true,
                 Kind::Preliminary => !case.is_final && received_at >= case.updated_at,
                 Kind::Lifecycle => received_at >= case.updated_at,
+                Kind::Unchanged => false,
             };
         if !applies {
             if kind == Kind::Lifecycle && !case.is_purged() {
@@ -227,7 +269,7 @@ pub fn apply(
     let purges = kind == Kind::Lifecycle;
     let mut case = match kind {
         Kind::Lifecycle => noted(current, event, payload, received_at),
-        Kind::Final(_) | Kind::Reopening | Kind::Preliminary => {
+        Kind::Final(_) | Kind::Reopening | Kind::Preliminary | Kind::Unchanged => {
             applied(current, event, payload, kind, received_at)
         }
     };
@@ -256,7 +298,8 @@ fn erased(case: &Case, event: EventType) -> Case {
     }
 }
 
-/// A result (final, preliminary or a reopening) applied: the body states the case anew.
+/// A result (final, preliminary, a reopening, or an answer about a case never seen) applied: the
+/// body states the case anew.
 fn applied(
     current: Option<&Case>,
     event: EventType,
@@ -267,7 +310,9 @@ fn applied(
     let status = &payload.status;
     let (decision, is_final) = match kind {
         Kind::Final(decision) => (decision, true),
-        Kind::Reopening | Kind::Preliminary | Kind::Lifecycle => (Decision::Pending, false),
+        Kind::Reopening | Kind::Preliminary | Kind::Lifecycle | Kind::Unchanged => {
+            (Decision::Pending, false)
+        }
     };
     // A body that names the person states it whole (a reviewer may have blanked a field the
     // automatic check misread); only a body with no identity at all, such as a cancellation,

@@ -20,6 +20,10 @@ use serde_json::error::Category;
 use crate::Person;
 use crate::scan_ref::{ScanRef, ScanRefError};
 
+mod status_answer;
+
+pub use status_answer::{AnswerError, StatusAnswer};
+
 /// Why a signed body could not be used; such deliveries are quarantined.
 ///
 /// The message is stored, logged, printed by `verdict quarantine` and answered to the sender,
@@ -50,6 +54,12 @@ impl fmt::Display for NotJson {
 
 impl From<serde_json::Error> for PayloadError {
     fn from(err: serde_json::Error) -> Self {
+        Self::NotJson(err.into())
+    }
+}
+
+impl From<serde_json::Error> for NotJson {
+    fn from(err: serde_json::Error) -> Self {
         let detail = match err.classify() {
             // "expected value at line 1 column 2", "EOF while parsing ...": positions only.
             Category::Syntax | Category::Eof => err.to_string(),
@@ -62,7 +72,7 @@ impl From<serde_json::Error> for PayloadError {
             ),
             Category::Io => "it could not be read".to_owned(),
         };
-        Self::NotJson(NotJson(detail))
+        Self(detail)
     }
 }
 

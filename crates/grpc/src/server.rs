@@ -153,6 +153,7 @@ pub async fn serve(
         server = server.tls_config(tls.config())?;
     }
     let limits = StreamLimits::new(options.max_streams, options.stream_max_age, streams);
+    verdict_telemetry::metrics::metrics().watch_streams_limit(options.max_streams);
     info!(
         addr = ?listener.local_addr().ok(),
         tls = options.tls.is_some(),

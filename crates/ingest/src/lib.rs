@@ -1,7 +1,7 @@
 //! Ingesting a delivery: the use case every entrance shares (DESIGN.md section 2).
 //!
-//! The webhook handler, `verdict quarantine reprocess` and, later, `verdict replay` and the
-//! reconciler all hand a verified delivery to [`Ingest`], which
+//! The webhook handler, `verdict quarantine reprocess` and `verdict replay` hand a verified
+//! delivery to [`Ingest`], and the reconciler iDenfy's answer to a lookup, which
 //!
 //! 1. triages it without a database ([`triage`]): an unknown event type, a body that is not a
 //!    JSON object or names no valid `scanRef` is quarantined;
@@ -15,6 +15,10 @@
 //! [`Ingest::reprocess_waiting`] is the reprocess pass itself, shared by `verdict quarantine
 //! reprocess` and `AdminService.ReprocessQuarantine`; [`Publisher`] is how a committed change
 //! reaches the bus, shared with the purge use case.
+//!
+//! A status answer enters only through [`Ingest::reconcile`], the one way to record a delivery
+//! of event type RECONCILED: every other entrance reads the event type from the unsigned
+//! header, which never names it.
 
 #![forbid(unsafe_code)]
 
@@ -28,8 +32,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use verdict_domain::{
-    CaseStore, ChangeBus, NewDelivery, NewQuarantine, Notification, PurgeReason, QuarantineItem,
-    Recorded, VerifiedWebhook,
+    CaseStore, ChangeBus, EventType, NewDelivery, NewQuarantine, Notification, PurgeReason,
+    QuarantineItem, Recorded, StatusAnswer, VerifiedWebhook,
 };
 use verdict_telemetry::metrics::metrics;
 
@@ -98,6 +102,34 @@ impl Ingest {
         self.run(arrival, Some(item.id)).await
     }
 
+    /// Records iDenfy's answer to a reconciliation lookup as a RECONCILED delivery that
+    /// arrived at `received_at`, through the same state machine, and publishes what it changed.
+    /// An answer is never quarantined (its status alone decides what it is).
+    pub async fn reconcile(
+        &self,
+        answer: StatusAnswer,
+        received_at: DateTime<Utc>,
+        traceparent: Option<String>,
+    ) -> Result<Recorded, Error> {
+        let (body, payload) = answer.into_parts();
+        let delivery = NewDelivery {
+            event: EventType::Reconciled,
+            payload,
+            body,
+            received_at,
+            traceparent: traceparent.clone(),
+            releases: None,
+        };
+        let recorded = self.within_deadline(self.store.record(delivery)).await?;
+        self.announce(
+            &recorded,
+            Some(EventType::Reconciled.as_str()),
+            None,
+            traceparent,
+        );
+        Ok(recorded)
+    }
+
     /// Waits until every notification spawned so far was published or gave up (each is bounded
     /// by its own timeout). A short-lived process calls this before it exits.
     pub async fn flush(&self) {
@@ -142,8 +174,29 @@ impl Ingest {
                 }
             },
         };
-        report(&recorded, header.as_deref(), releases);
-        if let Recorded::Applied { case, position, .. } = &recorded {
+        self.announce(&recorded, header.as_deref(), releases, traceparent);
+        Ok(recorded)
+    }
+
+    /// Logs and counts what a delivery became, and publishes an applied change.
+    fn announce(
+        &self,
+        recorded: &Recorded,
+        header: Option<&str>,
+        releases: Option<i64>,
+        traceparent: Option<String>,
+    ) {
+        report(recorded, header, releases);
+        if let Recorded::Applied {
+            case,
+            position,
+            purged,
+        } = recorded
+        {
+            // A lifecycle notice keeps the decision of a final case: not a decision of its own.
+            if case.is_final && !purged {
+                metrics().decision(case.decision.as_str());
+            }
             self.publisher.publish(Notification {
                 scan_ref: case.scan_ref.clone(),
                 revision: case.revision,
@@ -151,7 +204,6 @@ impl Ingest {
                 traceparent,
             });
         }
-        Ok(recorded)
     }
 
     async fn within_deadline<T>(

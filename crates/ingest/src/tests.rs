@@ -324,3 +324,47 @@ async fn a_reprocess_pass_stops_at_a_failure_of_the_store() {
     let err = ingest.reprocess_waiting(10, |_| {}).await.unwrap_err();
     assert!(matches!(err, Error::WriteTimeout(_)), "{err:?}");
 }
+
+#[tokio::test]
+async fn a_status_answer_is_recorded_as_reconciled_and_published() {
+    let (store, bus) = (Arc::new(Recording::default()), Arc::new(Bus::default()));
+    let ingest = ingest(&store, &bus);
+    let raw = br#"{"scanRef":"scan-1","status":"APPROVED","clientId":"c"}"#;
+    let answer = StatusAnswer::parse(
+        bytes::Bytes::from_static(raw),
+        &verdict_domain::ScanRef::new("scan-1").unwrap(),
+    )
+    .unwrap();
+    let at = Utc.timestamp_opt(1_700_000_200, 0).unwrap();
+    let traceparent = Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned());
+    let recorded = ingest
+        .reconcile(answer, at, traceparent.clone())
+        .await
+        .unwrap();
+    assert!(matches!(recorded, Recorded::Applied { .. }));
+    ingest.flush().await;
+
+    let delivery = store.deliveries.lock().unwrap()[0].clone();
+    assert_eq!(delivery.event, EventType::Reconciled);
+    assert_eq!(&delivery.body[..], raw, "the raw answer is the stored body");
+    assert_eq!(delivery.payload.status.overall.as_deref(), Some("APPROVED"));
+    assert_eq!((delivery.received_at, delivery.releases), (at, None));
+    assert_eq!(delivery.traceparent, traceparent);
+    assert_eq!(bus.0.lock().unwrap().len(), 1);
+}
+
+/// The header is the only say a webhook has over its event type, and it cannot say RECONCILED.
+#[tokio::test]
+async fn a_webhook_claiming_to_be_reconciled_is_quarantined() {
+    let (store, bus) = (Arc::new(Recording::default()), Arc::new(Bus::default()));
+    let ingest = ingest(&store, &bus);
+    let recorded = ingest
+        .ingest(arrival(BODY, Some("RECONCILED")))
+        .await
+        .unwrap();
+    let Recorded::Quarantined { reason, .. } = recorded else {
+        panic!("{recorded:?}")
+    };
+    assert_eq!(reason.kind(), "unknown_event_type");
+    assert!(store.deliveries.lock().unwrap().is_empty());
+}

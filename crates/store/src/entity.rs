@@ -7,3 +7,4 @@ pub mod case_person;
 pub mod delivery;
 pub mod feed_counter;
 pub mod quarantine;
+pub mod reconcile_claim;

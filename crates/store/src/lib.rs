@@ -13,8 +13,9 @@ use sea_orm::{
     TransactionTrait,
 };
 use verdict_domain::{
-    Case, CaseEvent, CasePage, CaseQuery, CaseStore, Cursor, ExpiredBatch, FeedChange, FeedQuery,
-    NewDelivery, NewQuarantine, Purge, PurgeStore, QuarantineItem, Recorded,
+    Backlog, BacklogStore, Case, CaseEvent, CasePage, CaseQuery, CaseStore, Claim, Cursor,
+    DueQuery, ExpiredBatch, FeedChange, FeedQuery, NewDelivery, NewQuarantine, NextLookup, Purge,
+    PurgeStore, QuarantineItem, ReconcileQueue, Recorded,
 };
 
 mod connect;
@@ -25,6 +26,7 @@ mod feed;
 mod purge;
 mod quarantine;
 mod read;
+mod reconcile;
 mod record;
 mod span;
 mod sqlite_file;
@@ -53,7 +55,23 @@ pub struct SeaStore {
     target: span::DbTarget,
 }
 
+/// A quarantine item with its bookkeeping, as an operator inspects it.
+#[derive(Debug, Clone)]
+pub struct QuarantineEntry {
+    /// The item; its `Debug` leaves the body out.
+    pub item: QuarantineItem,
+    /// When a reprocess recorded it; `None` while it waits.
+    pub released_at: Option<chrono::DateTime<chrono::Utc>>,
+    /// Hex SHA-256 of the body, to compare with a saved copy without reading it.
+    pub body_sha256: Option<String>,
+}
+
 impl SeaStore {
+    /// One quarantine item by id, released or not: what `verdict quarantine show` prints.
+    pub async fn quarantine_entry(&self, id: i64) -> Result<Option<QuarantineEntry>, Error> {
+        quarantine::entry(&self.db, id).await
+    }
+
     /// The pool, for tools and tests that need to look underneath.
     pub fn connection(&self) -> &DatabaseConnection {
         &self.db
@@ -163,5 +181,27 @@ impl PurgeStore for SeaStore {
         traceparent: Option<String>,
     ) -> Result<Option<ExpiredBatch>, verdict_domain::Error> {
         Ok(purge::purge_expired(&self.db, &self.target, cutoff, limit, traceparent).await?)
+    }
+}
+
+#[async_trait]
+impl ReconcileQueue for SeaStore {
+    async fn claim_due(&self, query: DueQuery) -> Result<Option<Claim>, verdict_domain::Error> {
+        Ok(reconcile::claim_due(&self.db, query).await?)
+    }
+
+    async fn settle(
+        &self,
+        scan_ref: &str,
+        next: Option<NextLookup>,
+    ) -> Result<(), verdict_domain::Error> {
+        Ok(reconcile::settle(&self.db, scan_ref, next).await?)
+    }
+}
+
+#[async_trait]
+impl BacklogStore for SeaStore {
+    async fn backlog(&self) -> Result<Backlog, verdict_domain::Error> {
+        Ok(reconcile::backlog(&self.db).await?)
     }
 }

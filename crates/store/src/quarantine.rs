@@ -201,6 +201,22 @@ fn erasing(at: DateTime<Utc>) -> UpdateStatement {
         .to_owned()
 }
 
+/// One item, released or not, with what `verdict quarantine show` prints beyond the item.
+pub(crate) async fn entry(
+    db: &DatabaseConnection,
+    id: i64,
+) -> Result<Option<crate::QuarantineEntry>, Error> {
+    let Some(row) = quarantine::Entity::find_by_id(id).one(db).await? else {
+        return Ok(None);
+    };
+    let (released_at, body_sha256) = (row.released_at, row.body_sha256.clone());
+    Ok(Some(crate::QuarantineEntry {
+        item: convert::quarantine_from_row(row),
+        released_at,
+        body_sha256,
+    }))
+}
+
 /// Locks an unreleased item for the rest of the transaction (PostgreSQL; SQLite's write lock
 /// already serialises writers). A second reprocess of the same item waits here, then finds it
 /// released: an item is recorded once.

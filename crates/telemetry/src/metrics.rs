@@ -86,18 +86,7 @@ mod tests {
 
     #[test]
     fn every_instrument_renders_under_its_prometheus_name() {
-        let m = metrics();
-        m.http_request("POST", "/webhooks/idenfy", 202, 0.012);
-        m.http_request("BREW", "", 500, 0.5);
-        m.grpc_call("kyc.v1.CaseService/GetCase", "NOT_FOUND", 0.003);
-        m.watch_streams(1, "case");
-        m.watched_cases(2);
-        m.watch_feed_lag(7);
-        m.delivery_latency(0.004);
-        m.notification("published");
-        m.resync(3);
-        m.quarantined("unparseable");
-        m.purge("retention");
+        metrics().record_every_instrument();
         let text = render_prometheus();
         for name in [
             "http_server_request_duration_seconds_bucket{",
@@ -111,6 +100,13 @@ mod tests {
             "verdict_resync_caught_total ",
             "verdict_quarantined_total{",
             "verdict_purges_total{",
+            "verdict_reconcile_total{",
+            "verdict_reconcile_after_seconds ",
+            "verdict_decisions_total{",
+            "verdict_redis_subscription_up ",
+            "verdict_watch_streams_limit ",
+            "verdict_oldest_pending_case_seconds ",
+            "verdict_quarantine_depth ",
         ] {
             assert!(
                 text.lines().any(|line| line.starts_with(name.trim_end())),
@@ -123,6 +119,30 @@ mod tests {
         assert!(
             text.contains(r#"rpc_response_status_code="NOT_FOUND""#),
             "{text}"
+        );
+    }
+
+    #[test]
+    fn the_backlog_gauges_report_the_last_read_as_of_the_scrape() {
+        use std::time::{Duration, SystemTime};
+
+        metrics().backlog(Some(SystemTime::now() - Duration::from_secs(600)), 5);
+        let text = render_prometheus();
+        let value = |name: &str| -> f64 {
+            text.lines()
+                .find_map(|line| line.strip_prefix(name)?.trim().parse().ok())
+                .unwrap_or_else(|| panic!("{name} missing from\n{text}"))
+        };
+        let oldest = value("verdict_oldest_pending_case_seconds ");
+        assert!((600.0..660.0).contains(&oldest), "{oldest}");
+        assert_eq!(value("verdict_quarantine_depth "), 5.0);
+
+        metrics().backlog(None, 0);
+        let text = render_prometheus();
+        assert!(
+            text.lines()
+                .any(|line| line == "verdict_oldest_pending_case_seconds 0"),
+            "no open case: 0\n{text}"
         );
     }
 }

@@ -39,6 +39,9 @@ pub struct TestAppOptions {
     pub redis_ca_cert: Option<std::path::PathBuf>,
     /// The retention job (off by default, as in production).
     pub retention: RetentionConfig,
+    /// Reconciliation with iDenfy (off unless a test turns it on, e.g. against
+    /// [`crate::FakeIdenfy`]).
+    pub reconcile: verdict::config::ReconcileConfig,
 }
 
 impl TestAppOptions {
@@ -55,6 +58,7 @@ impl TestAppOptions {
             http: HttpConfig::default(),
             redis_ca_cert: None,
             retention: RetentionConfig::default(),
+            reconcile: verdict::config::ReconcileConfig::default(),
         }
     }
 
@@ -287,6 +291,8 @@ fn config(db: &TestDatabase, redis: Option<&TestRedis>, options: &TestAppOptions
         heartbeat_interval: options.heartbeat_interval,
         resync_interval: options.resync_interval,
         resync_degraded_interval: Duration::from_millis(500),
+        reconcile: options.reconcile.clone(),
+        backlog_interval: Duration::from_secs(15),
         shutdown_timeout: Duration::from_secs(5),
         log_format: verdict_telemetry::LogFormat::Pretty,
     }

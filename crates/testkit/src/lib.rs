@@ -7,6 +7,7 @@
 pub mod app;
 mod calls;
 pub mod db;
+pub mod idenfy;
 pub mod payloads;
 pub mod redis;
 mod services;
@@ -15,6 +16,7 @@ pub mod tls;
 
 pub use app::{TestApp, TestAppOptions};
 pub use db::{Backend, TestDatabase};
+pub use idenfy::FakeIdenfy;
 pub use redis::TestRedis;
 pub use tls::TestPki;
 

@@ -78,7 +78,7 @@ impl Subscriber {
                     }
                 }
             }
-            self.link.send_replace(false);
+            self.set_link(false);
             tokio::select! {
                 () = self.shutdown.cancelled() => break,
                 () = tokio::time::sleep(jittered(backoff)) => {}
@@ -87,6 +87,13 @@ impl Subscriber {
         }
         self.link.send_replace(false);
         debug!(channel = %self.channel, "redis subscriber stopped");
+    }
+
+    /// Tells the resync (which re-reads more often while the link is down) and the
+    /// `verdict.redis.subscription.up` gauge (which alerts watch).
+    fn set_link(&self, up: bool) {
+        self.link.send_replace(up);
+        verdict_telemetry::metrics::metrics().redis_subscription(up);
     }
 
     /// One connection: subscribe, wake everyone, then watch the link until it breaks.
@@ -115,7 +122,7 @@ impl Subscriber {
         // Only now, with the subscription confirmed, is every later publish guaranteed to reach
         // us; whatever came before is recovered by the re-read this wake triggers.
         self.hub.wake_all();
-        self.link.send_replace(true);
+        self.set_link(true);
         info!(channel = %self.channel, "redis subscription up");
 
         loop {

@@ -5,6 +5,7 @@ use super::*;
 use crate::{Fingerprint, Outcome, Person};
 
 mod props;
+mod reconciled;
 mod rules;
 mod trust;
 
@@ -48,7 +49,9 @@ fn kind_of(event: EventType, body: &Value) -> Result<Kind, QuarantineReason> {
 fn decision_of(event: EventType, body: &Value) -> Decision {
     match kind_of(event, body) {
         Ok(Kind::Final(decision)) => decision,
-        Ok(Kind::Preliminary | Kind::Reopening | Kind::Lifecycle) => Decision::Pending,
+        Ok(Kind::Preliminary | Kind::Reopening | Kind::Lifecycle | Kind::Unchanged) => {
+            Decision::Pending
+        }
         Err(reason) => panic!("{event} {body} is quarantined: {reason}"),
     }
 }
@@ -116,7 +119,17 @@ impl Store {
         received_at: DateTime<Utc>,
         releases: Option<usize>,
     ) -> Transition {
-        let payload = Payload::parse(body).unwrap();
+        let payload = match event {
+            // Status answers have their own shape; the rest of the model is the same.
+            EventType::Reconciled => crate::StatusAnswer::parse(
+                bytes::Bytes::copy_from_slice(body),
+                &crate::ScanRef::new("s").unwrap(),
+            )
+            .unwrap()
+            .payload()
+            .clone(),
+            _ => Payload::parse(body).unwrap(),
+        };
         let fingerprint = Fingerprint::of(body);
         let seen_before = self.kept.iter().enumerate().any(|(i, (at, e, f))| {
             *at < received_at

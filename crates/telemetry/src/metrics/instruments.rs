@@ -1,7 +1,11 @@
 //! The instruments and the one place their names, units and labels are spelled.
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
 use opentelemetry::KeyValue;
-use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter, UpDownCounter};
+use opentelemetry::metrics::{Counter, Gauge, Histogram, Meter, ObservableGauge, UpDownCounter};
 use opentelemetry_semantic_conventions::{attribute as semconv, metric as semconv_metric};
 
 /// Bucket bounds (seconds) semconv recommends for `http.server.request.duration`.
@@ -39,10 +43,53 @@ pub struct Metrics {
     resync_caught: Counter<u64>,
     quarantined: Counter<u64>,
     purges: Counter<u64>,
+    reconcile: Counter<u64>,
+    reconcile_after: Gauge<f64>,
+    decisions: Counter<u64>,
+    redis_subscription: Gauge<u64>,
+    watch_streams_limit: Gauge<u64>,
+    backlog: Arc<BacklogReading>,
+    _oldest_pending_case: ObservableGauge<f64>,
+    _quarantine_depth: ObservableGauge<u64>,
+}
+
+/// The last backlog read, which the observable gauges report at each collection: the read
+/// runs periodically (one indexed query per number), never per scrape.
+#[derive(Debug, Default)]
+struct BacklogReading {
+    /// Whether a read happened yet: until then the gauges report nothing rather than zero.
+    known: AtomicBool,
+    /// Unix milliseconds of the oldest open case's last change; `i64::MIN` when none is open.
+    oldest_pending_ms: AtomicI64,
+    quarantine_depth: AtomicU64,
+}
+
+impl BacklogReading {
+    /// Seconds since the oldest open case last changed, as of now (0 when none is open).
+    fn oldest_pending_seconds(&self) -> Option<f64> {
+        if !self.known.load(Ordering::Acquire) {
+            return None;
+        }
+        let since = self.oldest_pending_ms.load(Ordering::Relaxed);
+        if since == i64::MIN {
+            return Some(0.0);
+        }
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        Some(now.saturating_sub(since).max(0) as f64 / 1000.0)
+    }
+
+    fn quarantine_depth(&self) -> Option<u64> {
+        self.known
+            .load(Ordering::Acquire)
+            .then(|| self.quarantine_depth.load(Ordering::Relaxed))
+    }
 }
 
 impl Metrics {
     pub(super) fn new(meter: &Meter) -> Self {
+        let backlog = Arc::new(BacklogReading::default());
         Self {
             webhooks: meter
                 .u64_counter("verdict.webhooks")
@@ -114,6 +161,63 @@ impl Metrics {
                 .with_unit("{case}")
                 .with_description("Cases whose personal data was erased, by reason")
                 .build(),
+            reconcile: meter
+                .u64_counter("verdict.reconcile")
+                .with_unit("{lookup}")
+                .with_description("Lookups of open cases at iDenfy's status API, by result")
+                .build(),
+            reconcile_after: meter
+                .f64_gauge("verdict.reconcile.after")
+                .with_unit("s")
+                .with_description(
+                    "VERDICT_RECONCILE_AFTER: how long an open case stays unchanged before it is looked up",
+                )
+                .build(),
+            decisions: meter
+                .u64_counter("verdict.decisions")
+                .with_unit("{case}")
+                .with_description(
+                    "Applied results that left a case final, by decision (not lifecycle notices)",
+                )
+                .build(),
+            redis_subscription: meter
+                .u64_gauge("verdict.redis.subscription.up")
+                .with_description("1 while this replica's Redis subscription is up, else 0")
+                .build(),
+            watch_streams_limit: meter
+                .u64_gauge("verdict.watch.streams.limit")
+                .with_unit("{stream}")
+                .with_description(
+                    "VERDICT_GRPC_MAX_STREAMS: open watch streams this replica admits",
+                )
+                .build(),
+            _oldest_pending_case: meter
+                .f64_observable_gauge("verdict.oldest_pending_case")
+                .with_unit("s")
+                .with_description("Time since the oldest case still not final last changed")
+                .with_callback({
+                    let backlog = Arc::clone(&backlog);
+                    move |observer| {
+                        if let Some(seconds) = backlog.oldest_pending_seconds() {
+                            observer.observe(seconds, &[]);
+                        }
+                    }
+                })
+                .build(),
+            _quarantine_depth: meter
+                .u64_observable_gauge("verdict.quarantine.depth")
+                .with_unit("{delivery}")
+                .with_description("Quarantined deliveries waiting to be reprocessed")
+                .with_callback({
+                    let backlog = Arc::clone(&backlog);
+                    move |observer| {
+                        if let Some(depth) = backlog.quarantine_depth() {
+                            observer.observe(depth, &[]);
+                        }
+                    }
+                })
+                .build(),
+            backlog,
         }
     }
 
@@ -230,5 +334,78 @@ impl Metrics {
     /// `PurgeReason::as_str` (`erasure`, `retention`, `lifecycle_status`).
     pub fn purge(&self, reason: &'static str) {
         self.purges.add(1, &[KeyValue::new("reason", reason)]);
+    }
+
+    /// A lookup at iDenfy's status API ended: `verdict.reconcile{result}`, `result` being one of
+    /// a fixed set (`applied`, `unchanged`, `not_found`, `unauthorized`, `rate_limited`, ...).
+    pub fn reconcile(&self, result: &'static str) {
+        self.reconcile.add(1, &[KeyValue::new("result", result)]);
+    }
+
+    /// Reconciliation runs on this replica with this threshold: `verdict.reconcile.after`, so
+    /// alert rules can compare the oldest open case with it.
+    pub fn reconcile_after(&self, after: Duration) {
+        self.reconcile_after.record(after.as_secs_f64(), &[]);
+    }
+
+    /// An applied result left its case final: `verdict.decisions{decision}` (`APPROVED`,
+    /// `DENIED`, `SUSPECTED`, `EXPIRED`, `CANCELLED`). A lifecycle notice keeps the decision
+    /// it finds and is not counted again.
+    pub fn decision(&self, decision: &'static str) {
+        self.decisions
+            .add(1, &[KeyValue::new("decision", decision)]);
+    }
+
+    /// The Redis subscription went up or down: `verdict.redis.subscription.up` (1 or 0).
+    pub fn redis_subscription(&self, up: bool) {
+        self.redis_subscription.record(u64::from(up), &[]);
+    }
+
+    /// The stream limit this replica enforces: `verdict.watch.streams.limit`.
+    pub fn watch_streams_limit(&self, limit: usize) {
+        self.watch_streams_limit
+            .record(u64::try_from(limit).unwrap_or(u64::MAX), &[]);
+    }
+
+    /// A backlog read: the last change of the oldest open case (`None`: every case is final)
+    /// and the quarantine's depth, reported by `verdict.oldest_pending_case` (seconds since
+    /// that change, as of each collection) and `verdict.quarantine.depth` until the next read.
+    pub fn backlog(&self, oldest_pending_since: Option<SystemTime>, quarantine_depth: u64) {
+        let reading = &self.backlog;
+        let since = oldest_pending_since.map_or(i64::MIN, |at| {
+            at.duration_since(UNIX_EPOCH)
+                .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        });
+        reading.oldest_pending_ms.store(since, Ordering::Relaxed);
+        reading
+            .quarantine_depth
+            .store(quarantine_depth, Ordering::Relaxed);
+        reading.known.store(true, Ordering::Release);
+    }
+
+    /// Records one value in every instrument, so that each renders under its exported name:
+    /// for tests that check what alert rules and dashboards may refer to. Never call it in
+    /// the service.
+    #[cfg(any(test, feature = "testing"))]
+    pub fn record_every_instrument(&self) {
+        self.http_request("POST", "/webhooks/idenfy", 202, 0.012);
+        self.http_request("BREW", "", 500, 0.5);
+        self.grpc_call("kyc.v1.CaseService/GetCase", "NOT_FOUND", 0.003);
+        self.watch_streams(1, "case");
+        self.watched_cases(2);
+        self.watch_feed_lag(7);
+        self.delivery_latency(0.004);
+        self.notification("published");
+        self.resync(3);
+        self.quarantined("unparseable");
+        self.webhook("IDENTIFICATION", "applied");
+        self.signature_failure("mismatch");
+        self.reconcile("applied");
+        self.reconcile_after(Duration::from_secs(3600));
+        self.decision("APPROVED");
+        self.redis_subscription(true);
+        self.watch_streams_limit(200_000);
+        self.purge("retention");
+        self.backlog(Some(SystemTime::now() - Duration::from_secs(90)), 2);
     }
 }

@@ -195,14 +195,16 @@ fn any_deliveries() -> impl Strategy<Value = (Vec<Value>, Vec<Pick>)> {
         });
     pool.prop_flat_map(|pool| {
         let n = pool.len();
-        let picks =
-            prop::collection::vec((select(EventType::ALL.to_vec()), 0..n, 0..2usize), 1..25)
-                .prop_map(|picks| {
-                    picks
-                        .into_iter()
-                        .map(|(event, body, links)| Pick { event, body, links })
-                        .collect()
-                });
+        let picks = prop::collection::vec(
+            (select(EventType::WEBHOOK.to_vec()), 0..n, 0..2usize),
+            1..25,
+        )
+        .prop_map(|picks| {
+            picks
+                .into_iter()
+                .map(|(event, body, links)| Pick { event, body, links })
+                .collect()
+        });
         (Just(pool), picks)
     })
 }
@@ -317,7 +319,9 @@ proptest! {
                             prop_assert!(case.is_final);
                             prop_assert_eq!(case.decision, decision);
                         }
-                        Kind::Reopening | Kind::Preliminary => {
+                        // Only webhooks are picked here; an answer that changes nothing
+                        // applies only to a case never seen, as a preliminary result would.
+                        Kind::Reopening | Kind::Preliminary | Kind::Unchanged => {
                             prop_assert!(!case.is_final);
                             prop_assert_eq!(case.decision, Decision::Pending);
                         }

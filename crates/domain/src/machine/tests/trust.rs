@@ -5,7 +5,7 @@ use super::*;
 
 /// Every header that is not `event`.
 fn other_headers(event: EventType) -> impl Iterator<Item = EventType> {
-    EventType::ALL.into_iter().filter(move |e| *e != event)
+    EventType::WEBHOOK.into_iter().filter(move |e| *e != event)
 }
 
 /// The same body with freshly signed file links, as the dashboard's "Resend" sends it.
