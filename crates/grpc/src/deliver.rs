@@ -15,13 +15,14 @@ use verdict_telemetry::{metrics::metrics, propagation};
 /// webhook's trace; it links to the stream's own span (the current span), whose trace is the
 /// caller's. Without a traceparent (a change found by a periodic re-read, or written while
 /// export was off) it is simply a child of the stream's span.
-pub(crate) fn span(method: &'static str, case: &Case, traceparent: Option<&str>) -> Span {
+pub(crate) fn span(method: Method, case: &Case, traceparent: Option<&str>) -> Span {
     let stream = Span::current();
+    let (name, rpc_method) = method.names();
     let span = tracing::info_span!(
         "watch deliver",
-        otel.name = format!("{method} deliver"),
+        otel.name = name,
         rpc.system.name = "grpc",
-        rpc.method = format!("verdict.v1.CaseService/{method}"),
+        rpc.method = rpc_method,
         scan_ref = %case.scan_ref,
         revision = i64::try_from(case.revision).unwrap_or(i64::MAX),
         is_final = case.is_final,
@@ -34,6 +35,23 @@ pub(crate) fn span(method: &'static str, case: &Case, traceparent: Option<&str>)
         }
     }
     span
+}
+
+/// The streaming method a change is delivered on.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Method {
+    WatchCase,
+    WatchCases,
+}
+
+impl Method {
+    /// The span name and `rpc.method`: static, since every delivery of every stream names them.
+    fn names(self) -> (&'static str, &'static str) {
+        match self {
+            Self::WatchCase => ("WatchCase deliver", "verdict.v1.CaseService/WatchCase"),
+            Self::WatchCases => ("WatchCases deliver", "verdict.v1.CaseService/WatchCases"),
+        }
+    }
 }
 
 /// Records `verdict.watch.delivery.duration` for a change delivered live.

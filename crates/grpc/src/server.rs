@@ -28,8 +28,10 @@ pub struct GrpcOptions {
     /// A stream that sent nothing for this long gets a `Heartbeat`, so proxies keep it open and
     /// clients can tell a quiet stream from a dead one.
     pub heartbeat_interval: Duration,
-    /// Every open stream re-reads the database at least this often, catching a change whose
-    /// notification was lost (Redis pub/sub is at-most-once).
+    /// The process's one `WatchCases` feed tail re-reads the feed at least this often (while any
+    /// stream follows it), comparing the feed's head with its window: this is how it learns that
+    /// the database was replaced by an older copy. Streams themselves never poll: a lost
+    /// notification is caught by the bus's batched `Resync`.
     pub poll_interval: Duration,
     /// How often the database is pinged to decide the health status (also the ping timeout).
     pub health_check_interval: Duration,

@@ -66,7 +66,7 @@ impl CaseApi {
     }
 
     fn pace(&self) -> Pace {
-        Pace::new(self.options.heartbeat_interval, self.options.poll_interval)
+        Pace::new(self.options.heartbeat_interval)
     }
 }
 

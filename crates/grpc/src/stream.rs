@@ -1,20 +1,23 @@
 //! The plumbing shared by `WatchCase` and `WatchCases`: the limits every stream is admitted
-//! under, a producer task writing into a small bounded channel, the response stream that ends it
-//! on shutdown or at its maximum age, and the idle/poll pacing.
+//! under, a producer writing into a small bounded channel, run by the response stream itself, the response stream that ends it
+//! on shutdown or at its maximum age, and the heartbeat pacing.
 //!
 //! A slow reader costs O(1): the producer blocks on a full channel while the hub's `watch`
 //! conflates changes meanwhile, and the next database read picks up the latest state.
+//!
+//! Streams never poll the database on their own timers: a lost notification is caught once per
+//! process by the batched `Resync`, which wakes the hub's watchers like any notification.
 
-use std::{future::Future, pin::Pin, sync::Arc, time::Duration};
+use std::{future::Future, panic::AssertUnwindSafe, pin::Pin, sync::Arc, time::Duration};
 
 use chrono::Utc;
-use futures::Stream;
+use futures::{FutureExt as _, Stream};
 use rand::Rng as _;
 use tokio::{
     sync::{OwnedSemaphorePermit, Semaphore, mpsc},
     time::{Instant, sleep_until},
 };
-use tokio_util::{sync::CancellationToken, task::AbortOnDropHandle};
+use tokio_util::sync::CancellationToken;
 use tonic::Status;
 use tracing::{Instrument, Span, error};
 use verdict_domain::{Cursor, ErrorKind};
@@ -26,8 +29,8 @@ use crate::{convert, status};
 /// The boxed stream type the tonic trait wants for both streaming methods.
 pub(crate) type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 
-/// Items buffered between a producer and the client: small, because the producer re-reads the
-/// latest state after blocking instead of queueing history.
+/// Items buffered between a producer and the transport: small, because the producer re-reads
+/// the latest state after blocking instead of queueing history.
 const CAPACITY: usize = 4;
 
 /// How many streams may be open at once on this server, how long each may live, and the token
@@ -130,69 +133,100 @@ impl<T> Sink<T> {
     }
 }
 
-/// Runs `producer` on its own task, in the current span, and returns the response stream it
-/// feeds. The stream ends OK when the producer returns `Ok`, with its status when it fails, with
-/// UNAVAILABLE "server shutting down" as soon as the ticket's shutdown token is cancelled, and
-/// with UNAVAILABLE at the ticket's deadline (the client resumes, perhaps on another replica).
-/// Dropping the stream (the client went away) aborts the producer. While the producer lives, it
-/// holds the ticket's slot and counts in `verdict.watch.streams{kind}`.
-pub(crate) fn spawn<T, F, Fut>(kind: &'static str, ticket: Ticket, producer: F) -> ResponseStream<T>
+/// Returns the response stream `producer` feeds, running the producer inside it, in the current
+/// span: no task of its own, so an idle stream costs the producer's state and a small channel.
+/// The producer runs whenever the transport polls the stream for more, which it stops doing
+/// while the client's flow-control window is full: that is the slow-reader back-pressure.
+///
+/// The stream ends OK when the producer returns `Ok`, with its status when it fails (INTERNAL if
+/// it panics), with UNAVAILABLE "server shutting down" as soon as the ticket's shutdown token is
+/// cancelled, and with UNAVAILABLE at the ticket's deadline (the client resumes, perhaps on
+/// another replica). Dropping the stream (the client went away) drops the producer. Until the
+/// stream ends, it holds the ticket's slot and counts in `verdict.watch.streams{kind}`.
+pub(crate) fn open<T, F, Fut>(kind: &'static str, ticket: Ticket, producer: F) -> ResponseStream<T>
 where
     T: Send + 'static,
     F: FnOnce(Sink<T>) -> Fut,
     Fut: Future<Output = Result<(), Stop>> + Send + 'static,
 {
     let (tx, mut rx) = mpsc::channel(CAPACITY);
-    let work = producer(Sink { tx: tx.clone() });
+    let work = AssertUnwindSafe(producer(Sink { tx }).instrument(Span::current())).catch_unwind();
     let open = OpenStream::count(kind);
     let Ticket {
         permit,
         deadline,
         shutdown,
     } = ticket;
-    let mut task = AbortOnDropHandle::new(tokio::spawn(
-        async move {
-            let _slot = permit;
-            let _open = open;
-            if let Err(Stop::Failed(status)) = work.await {
-                // Best effort: if the client is gone there is nobody to tell.
-                let _ = tx.send(Err(status)).await;
-            }
-        }
-        .instrument(Span::current()),
-    ));
 
     Box::pin(async_stream::stream! {
+        let _slot = permit;
+        let _open = open;
+        tokio::pin!(work);
+        // Set once the producer returned: what remains is to drain its items, then end.
+        let mut produced: Option<Result<(), Status>> = None;
         // One timer for the stream's life, not one per item.
         let expiry = sleep_until(deadline);
         tokio::pin!(expiry);
         loop {
             let next = tokio::select! {
                 biased;
-                () = shutdown.cancelled() => Err(status::shutting_down()),
-                () = &mut expiry => Err(status::status(
+                () = shutdown.cancelled() => Next::End(status::shutting_down()),
+                () = &mut expiry => Next::End(status::status(
                     ErrorKind::Unavailable,
                     "stream reached its maximum age: resume from the last item received",
                 )),
-                item = rx.recv() => Ok(item),
+                // Items first: whatever the producer sent before it returned goes out.
+                item = rx.recv() => match item {
+                    Some(item) => Next::Item(item),
+                    // The producer returned and dropped its sink: everything was sent.
+                    None => Next::Drained,
+                },
+                outcome = &mut work, if produced.is_none() => Next::Returned(outcome),
             };
             match next {
-                Err(end) => {
-                    yield Err(end);
+                Next::Item(item) => yield item,
+                Next::Returned(outcome) => produced = Some(match outcome {
+                    Ok(Ok(()) | Err(Stop::ClientGone)) => Ok(()),
+                    Ok(Err(Stop::Failed(status))) => Err(status),
+                    Err(panic) => {
+                        error!(panic = panic_message(&*panic), "stream producer panicked");
+                        Err(status::status(ErrorKind::Internal, "internal error"))
+                    }
+                }),
+                Next::Drained => {
+                    if let Some(Err(status)) = produced.take() {
+                        yield Err(status);
+                    }
                     break;
                 }
-                Ok(Some(item)) => yield item,
-                Ok(None) => {
-                    // The producer finished; a panic must not look like a clean end.
-                    if let Err(e) = (&mut task).await {
-                        error!(error = ?e, "stream producer failed");
-                        yield Err(status::status(ErrorKind::Internal, "internal error"));
-                    }
+                Next::End(status) => {
+                    yield Err(status);
                     break;
                 }
             }
         }
     })
+}
+
+/// What the response stream does next.
+enum Next<T> {
+    /// Send this item.
+    Item(Result<T, Status>),
+    /// The producer returned, successfully or not (or panicked).
+    Returned(std::thread::Result<Result<(), Stop>>),
+    /// The producer's channel is closed and empty.
+    Drained,
+    /// End the stream now with this status.
+    End(Status),
+}
+
+/// The text of a panic payload, for the log.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("a non-string payload")
 }
 
 /// One open stream in `verdict.watch.streams`, until dropped (the producer ended or was
@@ -220,28 +254,21 @@ pub(crate) enum Wake {
     Changed,
     /// Nothing was sent for a heartbeat interval: send a heartbeat.
     Heartbeat,
-    /// The safety-net interval passed without a read: re-read in case a hint was lost.
-    Poll,
 }
 
-/// The two timers of a stream: heartbeats after idleness, re-reads after quiet.
+/// The one timer of a stream: a heartbeat after idleness.
 #[derive(Debug)]
 pub(crate) struct Pace {
     heartbeat_every: Duration,
-    poll_every: Duration,
     next_heartbeat: Instant,
-    next_poll: Instant,
 }
 
 impl Pace {
-    /// Both timers start now.
-    pub(crate) fn new(heartbeat_every: Duration, poll_every: Duration) -> Self {
-        let now = Instant::now();
+    /// The timer starts now.
+    pub(crate) fn new(heartbeat_every: Duration) -> Self {
         Self {
             heartbeat_every,
-            poll_every,
-            next_heartbeat: now + heartbeat_every,
-            next_poll: now + poll_every,
+            next_heartbeat: Instant::now() + heartbeat_every,
         }
     }
 
@@ -256,19 +283,13 @@ impl Pace {
         self.next_heartbeat = self.next_heartbeat.min(deadline);
     }
 
-    /// The database was just read: the safety net can wait.
-    pub(crate) fn read(&mut self) {
-        self.next_poll = Instant::now() + self.poll_every;
-    }
-
-    /// Waits for `changed`, the heartbeat deadline or the poll deadline, whichever comes first.
-    /// `changed` must be cancel-safe (the hub's watches are).
+    /// Waits for `changed` or the heartbeat deadline, whichever comes first. `changed` must be
+    /// cancel-safe (the hub's watches are).
     pub(crate) async fn wait(&self, changed: impl Future) -> Wake {
         tokio::select! {
             biased;
             _ = changed => Wake::Changed,
             () = sleep_until(self.next_heartbeat) => Wake::Heartbeat,
-            () = sleep_until(self.next_poll) => Wake::Poll,
         }
     }
 }

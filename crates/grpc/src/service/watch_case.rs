@@ -22,7 +22,7 @@ use crate::{
 const METHOD: &str = "verdict.v1.CaseService/WatchCase";
 
 /// Validates and authorises the request and admits the stream (all answered before the stream
-/// starts), subscribes to the hub, then hands the rest to a producer task.
+/// starts), subscribes to the hub, then hands the rest to the stream's producer.
 #[tracing::instrument(
     name = "watch_case",
     skip_all,
@@ -50,7 +50,7 @@ pub(super) fn watch_case(
         pace: api.pace(),
         opened_at: Utc::now(),
     };
-    Ok(stream::spawn("case", ticket, move |sink| {
+    Ok(stream::open("case", ticket, move |sink| {
         follower.run(watch, subscribed, sink)
     }))
 }
@@ -88,7 +88,6 @@ impl Follower {
                 .read(woken)
                 .await
                 .map_err(status::stream_interrupted)?;
-            self.pace.read();
             // A case that does not exist yet is simply waited for.
             if let Some(case) = case {
                 let is_final = case.is_final;
@@ -99,7 +98,8 @@ impl Follower {
                     let traceparent = signal
                         .traceparent
                         .filter(|_| signal.revision == case.revision);
-                    let span = deliver::span("WatchCase", &case, traceparent.as_deref());
+                    let span =
+                        deliver::span(deliver::Method::WatchCase, &case, traceparent.as_deref());
                     let changed_at = case.updated_at;
                     if let Some(audit) = &self.audit {
                         audit.served([case.scan_ref.as_str()]);
@@ -126,7 +126,7 @@ impl Follower {
             }
             loop {
                 match self.pace.wait(watch.changed()).await {
-                    Wake::Changed | Wake::Poll => {
+                    Wake::Changed => {
                         woken = Instant::now();
                         break;
                     }

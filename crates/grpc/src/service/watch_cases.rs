@@ -42,7 +42,7 @@ const BOOKMARK_AFTER: u64 = 1024;
 const BOOKMARK_EVERY: Duration = Duration::from_secs(1);
 
 /// Validates and authorises the request and admits the stream (all answered before the stream
-/// starts), finds where to start, then hands the rest to a producer task.
+/// starts), finds where to start, then hands the rest to the stream's producer.
 #[tracing::instrument(
     name = "watch_cases",
     skip_all,
@@ -109,7 +109,7 @@ pub(super) async fn watch_cases(
     // A from-now client has no cursor yet: the first message gives it one, so even a
     // disconnect before the first change resumes exactly where it started.
     let bookmark_first = req.from_now;
-    Ok(stream::spawn("feed", ticket, move |sink| {
+    Ok(stream::open("feed", ticket, move |sink| {
         feed.run(sink, bookmark_first)
     }))
 }
@@ -176,7 +176,7 @@ impl FeedStream {
             }
             loop {
                 match self.pace.wait(self.follower.changed()).await {
-                    Wake::Changed | Wake::Poll => break,
+                    Wake::Changed => break,
                     Wake::Heartbeat => {
                         // The tail may have moved this stream past changes it did not want.
                         self.advance(self.follower.position());
@@ -253,7 +253,6 @@ impl FeedStream {
             .changes_after(&self.query)
             .await
             .map_err(status::stream_interrupted)?;
-        self.pace.read();
         // A short answer means nothing else in the range matched.
         let examined = match changes.len() < BATCH {
             true => until,
@@ -281,7 +280,11 @@ impl FeedStream {
             return Ok(());
         }
         // The traceparent stored with the change: the webhook that made it.
-        let span = deliver::span("WatchCases", &change.case, change.traceparent.as_deref());
+        let span = deliver::span(
+            deliver::Method::WatchCases,
+            &change.case,
+            change.traceparent.as_deref(),
+        );
         if let Some(audit) = &self.audit {
             audit.served([change.case.scan_ref.as_str()]);
         }

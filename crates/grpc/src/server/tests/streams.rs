@@ -107,6 +107,40 @@ async fn a_client_going_away_releases_its_subscription() {
     server.stop().await;
 }
 
+/// A client that stops reading holds the server to a few buffered messages: its producer blocks
+/// while the hub conflates the changes, then sends the latest state. A queue per change would
+/// hand the client every revision, and grow without bound meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_watcher_that_stops_reading_costs_a_bounded_buffer_not_a_backlog() {
+    const CHANGES: u64 = 3000;
+    let server = Server::start(quiet_options()).await;
+    let mut client = server.client().await;
+    let mut stream = client
+        .watch_case(watch_req("scan-1", 0, false))
+        .await
+        .unwrap()
+        .into_inner();
+    for revision in 1..=CHANGES {
+        server.commit(pending("scan-1", revision));
+        // Let the producer run, fill the transport and block.
+        tokio::task::yield_now().await;
+    }
+    let mut received = 0;
+    loop {
+        received += 1;
+        if next_case(&mut stream).await.revision == CHANGES {
+            break;
+        }
+    }
+    // What the transport and the stream's channel held when the producer blocked, then the
+    // latest revision: far fewer than one message per change.
+    assert!(
+        received < CHANGES / 3,
+        "{received} messages for {CHANGES} changes: the slow client was queued every revision"
+    );
+    server.stop().await;
+}
+
 #[tokio::test]
 async fn watch_case_refuses_an_empty_scan_ref() {
     let server = Server::start(quiet_options()).await;
@@ -152,13 +186,18 @@ async fn idle_watch_case_gets_heartbeats() {
     server.stop().await;
 }
 
+/// Streams do not poll: a change whose notification was lost reaches them through one pass of
+/// the process's batched resync, which wakes the hub like any notification.
 #[tokio::test]
-async fn the_poll_interval_catches_a_change_whose_notification_was_lost() {
-    let server = Server::start(GrpcOptions {
-        poll_interval: Duration::from_millis(50),
-        ..quiet_options()
-    })
-    .await;
+async fn one_resync_pass_catches_a_change_whose_notification_was_lost() {
+    let server = Server::start(quiet_options()).await;
+    let resync = verdict_bus::Resync::new(
+        Arc::clone(&server.store) as Arc<dyn CaseStore>,
+        Arc::clone(&server.hub),
+        Duration::from_secs(600),
+        Duration::from_secs(600),
+        None,
+    );
     let mut client = server.client().await;
     let mut stream = client
         .watch_case(watch_req("scan-1", 0, false))
@@ -167,6 +206,7 @@ async fn the_poll_interval_catches_a_change_whose_notification_was_lost() {
         .into_inner();
     // Committed, never notified.
     server.store.put(pending("scan-1", 1));
+    within("the resync pass", resync.run_once()).await.unwrap();
     assert_eq!(next_case(&mut stream).await.revision, 1);
 
     let mut feed = client
@@ -176,17 +216,15 @@ async fn the_poll_interval_catches_a_change_whose_notification_was_lost() {
         .into_inner();
     assert_eq!(next_change(&mut feed).await.case.unwrap().revision, 1);
     server.store.put(pending("scan-1", 2));
+    within("the resync pass", resync.run_once()).await.unwrap();
     assert_eq!(next_change(&mut feed).await.case.unwrap().revision, 2);
+    assert_eq!(next_case(&mut stream).await.revision, 2);
     server.stop().await;
 }
 
 #[tokio::test]
 async fn storage_failure_mid_stream_ends_it_unavailable() {
-    let server = Server::start(GrpcOptions {
-        poll_interval: Duration::from_millis(20),
-        ..quiet_options()
-    })
-    .await;
+    let server = Server::start(quiet_options()).await;
     server.commit(pending("scan-1", 1));
     let mut client = server.client().await;
     let mut stream = client
@@ -196,6 +234,13 @@ async fn storage_failure_mid_stream_ends_it_unavailable() {
         .into_inner();
     next_case(&mut stream).await;
     server.store.set_down(true);
+    // The next change wakes the stream, whose read then fails.
+    server.hub.notify(&verdict_domain::Notification {
+        scan_ref: "scan-1".into(),
+        revision: 2,
+        position: verdict_domain::Cursor(2),
+        traceparent: None,
+    });
     ends_with(&mut stream, Code::Unavailable).await;
     server.store.set_down(false);
     server.stop().await;
