@@ -81,6 +81,7 @@ impl SeaStore {
         Ok(Self {
             db,
             backend,
+            writes: crate::write_gate::WriteGate::for_backend(backend),
             target,
         })
     }

@@ -30,6 +30,7 @@ mod reconcile;
 mod record;
 mod span;
 mod sqlite_file;
+mod write_gate;
 
 pub use connect::StoreOptions;
 pub use error::Error;
@@ -51,6 +52,8 @@ pub enum Backend {
 pub struct SeaStore {
     db: DatabaseConnection,
     backend: Backend,
+    /// Turns for SQLite's write lock, so waiting writers hold no connection.
+    writes: write_gate::WriteGate,
     /// What the write path's CLIENT spans say about the database.
     target: span::DbTarget,
 }
@@ -83,26 +86,32 @@ impl SeaStore {
     }
 }
 
-/// A write transaction. On SQLite it starts `IMMEDIATE`, taking the single write lock at once,
-/// so it never has to upgrade from reader to writer (which fails with `SQLITE_BUSY` whatever
-/// the busy timeout; see `record`); PostgreSQL ignores the mode.
-async fn begin_write(db: &DatabaseConnection) -> Result<DatabaseTransaction, Error> {
-    Ok(db
+/// A write transaction, after this writer's turn at the gate (keep the turn until the
+/// transaction ends). On SQLite it starts `IMMEDIATE`, taking the single write lock at once, so
+/// it never has to upgrade from reader to writer (which fails with `SQLITE_BUSY` whatever the
+/// busy timeout; see `record`); PostgreSQL ignores the mode.
+async fn begin_write(
+    db: &DatabaseConnection,
+    gate: &write_gate::WriteGate,
+) -> Result<(write_gate::Turn, DatabaseTransaction), Error> {
+    let turn = gate.turn().await;
+    let txn = db
         .begin_with_options(TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
             ..TransactionOptions::default()
         })
-        .await?)
+        .await?;
+    Ok((turn, txn))
 }
 
 #[async_trait]
 impl CaseStore for SeaStore {
     async fn record(&self, delivery: NewDelivery) -> Result<Recorded, verdict_domain::Error> {
-        Ok(record::record(&self.db, &self.target, delivery).await?)
+        Ok(record::record(&self.db, &self.writes, &self.target, delivery).await?)
     }
 
     async fn quarantine(&self, item: NewQuarantine) -> Result<i64, verdict_domain::Error> {
-        Ok(quarantine::insert(&self.db, &self.target, item).await?)
+        Ok(quarantine::insert(&self.db, &self.writes, &self.target, item).await?)
     }
 
     async fn case(
@@ -171,7 +180,7 @@ impl PurgeStore for SeaStore {
         scan_ref: &str,
         traceparent: Option<String>,
     ) -> Result<Option<Purge>, verdict_domain::Error> {
-        Ok(purge::purge(&self.db, &self.target, scan_ref, traceparent).await?)
+        Ok(purge::purge(&self.db, &self.writes, &self.target, scan_ref, traceparent).await?)
     }
 
     async fn purge_expired(
@@ -180,7 +189,7 @@ impl PurgeStore for SeaStore {
         limit: u32,
         traceparent: Option<String>,
     ) -> Result<Option<ExpiredBatch>, verdict_domain::Error> {
-        Ok(purge::purge_expired(&self.db, &self.target, cutoff, limit, traceparent).await?)
+        Ok(purge::purge_expired(&self.db, &self.writes, &self.target, cutoff, limit, traceparent).await?)
     }
 }
 

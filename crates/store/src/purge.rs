@@ -37,6 +37,7 @@ use verdict_domain::{Case, Cursor, ExpiredBatch, Purge};
 
 use crate::entity::{case, case_change, case_person, delivery};
 use crate::span::{self, DbTarget};
+use crate::write_gate::WriteGate;
 use crate::{Error, convert, feed, quarantine};
 
 /// The advisory lock key of retention batches ("verdict" and a 1), the same on every replica.
@@ -45,6 +46,7 @@ const RETENTION_LOCK: i64 = 0x7665_7264_6963_7401;
 /// Purges one case in its own transaction; `None` when there is no such case.
 pub(crate) async fn purge(
     db: &DatabaseConnection,
+    gate: &WriteGate,
     target: &DbTarget,
     scan_ref: &str,
     traceparent: Option<String>,
@@ -52,7 +54,7 @@ pub(crate) async fn purge(
     let span = client_span(target, "purge case");
     span.record("scan_ref", scan_ref);
     traced(span, async {
-        let txn = crate::begin_write(db).await?;
+        let (_turn, txn) = crate::begin_write(db, gate).await?;
         let scan_refs = [scan_ref.to_owned()];
         quarantine::lock_of_cases(&txn, &scan_refs).await?;
         let Some(row) = case::Entity::find_by_id(scan_ref)
@@ -76,6 +78,7 @@ pub(crate) async fn purge(
 /// that no case's purge will reach. `None` when another process holds the batch lock.
 pub(crate) async fn purge_expired(
     db: &DatabaseConnection,
+    gate: &WriteGate,
     target: &DbTarget,
     cutoff: DateTime<Utc>,
     limit: u32,
@@ -83,7 +86,7 @@ pub(crate) async fn purge_expired(
 ) -> Result<Option<ExpiredBatch>, Error> {
     let span = client_span(target, "purge expired cases");
     traced(span, async {
-        let txn = crate::begin_write(db).await?;
+        let (_turn, txn) = crate::begin_write(db, gate).await?;
         if !take_retention_lock(&txn).await? {
             return Ok(None);
         }

@@ -22,11 +22,13 @@ use verdict_domain::{
 
 use crate::entity::{case, quarantine};
 use crate::span::{self, DbTarget};
+use crate::write_gate::WriteGate;
 use crate::{Error, convert};
 
 /// Keeps a delivery, in a CLIENT span `INSERT quarantine` like the record path's.
 pub(crate) async fn insert(
     db: &DatabaseConnection,
+    gate: &WriteGate,
     target: &DbTarget,
     item: NewQuarantine,
 ) -> Result<i64, Error> {
@@ -43,7 +45,7 @@ pub(crate) async fn insert(
         server.port = target.server_port,
         error.type = Empty,
     );
-    let inserted = insert_checked(db, item).instrument(span.clone()).await;
+    let inserted = insert_checked(db, gate, item).instrument(span.clone()).await;
     if let Err(error) = &inserted {
         span::record_error(&span, error);
     }
@@ -54,10 +56,14 @@ pub(crate) async fn insert(
 /// names is purged. On PostgreSQL the read takes a share lock on the case row, so a purge of
 /// that case either waits for this insert (and then erases the new row with the others) or
 /// commits first (and this insert sees it); SQLite serialises the two anyway.
-async fn insert_checked(db: &DatabaseConnection, item: NewQuarantine) -> Result<i64, Error> {
+async fn insert_checked(
+    db: &DatabaseConnection,
+    gate: &WriteGate,
+    item: NewQuarantine,
+) -> Result<i64, Error> {
     let fingerprint = Fingerprint::of(&item.body);
     let scan_ref = named_scan_ref(&item.body).map(String::from);
-    let txn = crate::begin_write(db).await?;
+    let (_turn, txn) = crate::begin_write(db, gate).await?;
     let purged = match &scan_ref {
         Some(scan_ref) => case::Entity::find_by_id(scan_ref.as_str())
             .select_only()

@@ -66,6 +66,7 @@ use verdict_domain::{
 
 use crate::entity::{case, case_change, case_person, delivery, quarantine as quarantine_row};
 use crate::span::{self, DbTarget};
+use crate::write_gate::WriteGate;
 use crate::{Error, convert, feed, purge, quarantine};
 
 /// Records one delivery; see the module docs for what and in which order.
@@ -75,6 +76,7 @@ use crate::{Error, convert, feed, purge, quarantine};
 /// event type, outcome and revision, never a statement's values.
 pub(crate) async fn record(
     db: &DatabaseConnection,
+    gate: &WriteGate,
     target: &DbTarget,
     delivery: NewDelivery,
 ) -> Result<Recorded, Error> {
@@ -95,7 +97,7 @@ pub(crate) async fn record(
         outcome = Empty,
         revision = Empty,
     );
-    let recorded = transaction(db, delivery).instrument(span.clone()).await;
+    let recorded = transaction(db, gate, delivery).instrument(span.clone()).await;
     match &recorded {
         Ok(recorded) => {
             span.record("outcome", recorded.label());
@@ -108,8 +110,12 @@ pub(crate) async fn record(
     recorded
 }
 
-async fn transaction(db: &DatabaseConnection, delivery: NewDelivery) -> Result<Recorded, Error> {
-    let txn = crate::begin_write(db).await?;
+async fn transaction(
+    db: &DatabaseConnection,
+    gate: &WriteGate,
+    delivery: NewDelivery,
+) -> Result<Recorded, Error> {
+    let (_turn, txn) = crate::begin_write(db, gate).await?;
     let recorded = record_in(&txn, delivery).await?;
     txn.commit().await?;
     Ok(recorded)
