@@ -5,9 +5,16 @@
 //! watchers of that case: a burst of changes conflates into one wake-up carrying the latest value,
 //! so a slow reader costs O(1) memory and never slows the writer. A second `watch` carries the
 //! highest feed position for `WatchCases`. Nothing here queues.
+//!
+//! Every value a case's `watch` takes is stamped with a generation from one counter for the whole
+//! hub, so generations only grow, across cases and across a case's entry going and coming back.
+//! A database read that starts once the hub is at generation `g` sees every change whose
+//! notification the hub had received by `g`: watchers woken by the same notification can share
+//! one read (see the gRPC crate's shared reads).
 
 use std::collections::HashMap;
 use std::fmt;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use tokio::sync::watch;
@@ -35,12 +42,21 @@ pub struct Hub {
     cases: Mutex<HashMap<String, CaseEntry>>,
     /// Highest feed position signalled; woken on every notification.
     feed: watch::Sender<u64>,
+    /// The last generation handed out; see the module docs.
+    generation: AtomicU64,
 }
 
 /// One watched case: the shared signal and how many [`CaseWatch`]es hold it.
 struct CaseEntry {
-    signal: watch::Sender<Signal>,
+    signal: watch::Sender<Stamped>,
     watchers: usize,
+}
+
+/// A case's signal with the generation at which it took this value.
+#[derive(Debug)]
+struct Stamped {
+    signal: Signal,
+    generation: u64,
 }
 
 impl Hub {
@@ -49,6 +65,7 @@ impl Hub {
         Arc::new(Hub {
             cases: Mutex::new(HashMap::new()),
             feed: watch::Sender::new(0),
+            generation: AtomicU64::new(0),
         })
     }
 
@@ -72,12 +89,13 @@ impl Hub {
         let Some(entry) = cases.get(scan_ref) else {
             return false;
         };
-        entry.signal.send_if_modified(|signal| {
-            if revision <= signal.revision {
+        entry.signal.send_if_modified(|stamped| {
+            if revision <= stamped.signal.revision {
                 return false;
             }
-            signal.revision = revision;
-            signal.traceparent = traceparent.map(str::to_owned);
+            stamped.signal.revision = revision;
+            stamped.signal.traceparent = traceparent.map(str::to_owned);
+            stamped.generation = self.next_generation();
             true
         })
     }
@@ -99,22 +117,29 @@ impl Hub {
     /// not exist yet. Every watcher of a case shares one `watch`; the entry goes away when the
     /// last [`CaseWatch`] of the case drops.
     pub fn watch_case(self: &Arc<Self>, scan_ref: &str) -> CaseWatch {
-        let rx = {
+        let (rx, seen) = {
             let mut cases = self.lock();
             let entry = cases.entry(scan_ref.to_owned()).or_insert_with(|| {
                 metrics().watched_cases(1);
                 CaseEntry {
-                    signal: watch::Sender::new(Signal::default()),
+                    signal: watch::Sender::new(Stamped {
+                        signal: Signal::default(),
+                        generation: self.next_generation(),
+                    }),
                     watchers: 0,
                 }
             });
             entry.watchers += 1;
-            entry.signal.subscribe()
+            let rx = entry.signal.subscribe();
+            // Under the lock, so no notification slips in between.
+            let seen = rx.borrow().generation;
+            (rx, seen)
         };
         CaseWatch {
             hub: Arc::clone(self),
             scan_ref: scan_ref.to_owned(),
             rx,
+            seen,
         }
     }
 
@@ -132,7 +157,7 @@ impl Hub {
     pub fn watched_cases(&self) -> Vec<(String, u64)> {
         self.lock()
             .iter()
-            .map(|(scan_ref, entry)| (scan_ref.clone(), entry.signal.borrow().revision))
+            .map(|(scan_ref, entry)| (scan_ref.clone(), entry.signal.borrow().signal.revision))
             .collect()
     }
 
@@ -146,7 +171,9 @@ impl Hub {
     /// subscription was down is lost and only a re-read recovers it.
     pub fn wake_all(&self) {
         for entry in self.lock().values() {
-            entry.signal.send_modify(|_| {});
+            entry
+                .signal
+                .send_modify(|stamped| stamped.generation = self.next_generation());
         }
         self.feed.send_modify(|_| {});
     }
@@ -160,6 +187,11 @@ impl Hub {
     pub fn watcher_count(&self) -> usize {
         let cases: usize = self.lock().values().map(|entry| entry.watchers).sum();
         cases + self.feed.receiver_count()
+    }
+
+    /// A generation above every one handed out before.
+    fn next_generation(&self) -> u64 {
+        self.generation.fetch_add(1, Ordering::Relaxed) + 1
     }
 
     fn lock(&self) -> MutexGuard<'_, HashMap<String, CaseEntry>> {
@@ -194,7 +226,9 @@ impl fmt::Debug for Hub {
 pub struct CaseWatch {
     hub: Arc<Hub>,
     scan_ref: String,
-    rx: watch::Receiver<Signal>,
+    rx: watch::Receiver<Stamped>,
+    /// The generation of the last value this watch saw (at subscription, then at each wake-up).
+    seen: u64,
 }
 
 impl CaseWatch {
@@ -206,12 +240,25 @@ impl CaseWatch {
             // Unreachable: the hub keeps the sender while this watch is registered in it.
             std::future::pending::<()>().await;
         }
-        self.rx.borrow_and_update().clone()
+        let stamped = self.rx.borrow_and_update();
+        self.seen = stamped.generation;
+        stamped.signal.clone()
     }
 
     /// The latest signal without waiting (and without marking it seen).
     pub fn current(&self) -> Signal {
-        self.rx.borrow().clone()
+        self.rx.borrow().signal.clone()
+    }
+
+    /// The generation of the last value this watch saw: a read of the case that started once
+    /// the hub was at this generation or later sees everything this watch was told about.
+    pub fn seen_generation(&self) -> u64 {
+        self.seen
+    }
+
+    /// The case's newest generation, seen or not: stamp a read with this just before it starts.
+    pub fn latest_generation(&self) -> u64 {
+        self.rx.borrow().generation
     }
 
     /// The case this watch follows.
@@ -230,7 +277,8 @@ impl fmt::Debug for CaseWatch {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("CaseWatch")
             .field("scan_ref", &self.scan_ref)
-            .field("signal", &*self.rx.borrow())
+            .field("signal", &self.rx.borrow().signal)
+            .field("seen_generation", &self.seen)
             .finish()
     }
 }

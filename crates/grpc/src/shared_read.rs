@@ -2,17 +2,25 @@
 //!
 //! Every `WatchCase` stream re-reads its case when the hub wakes it. Ten thousand watchers of
 //! one case would mean ten thousand identical reads queueing for the connection pool for every
-//! change. Instead the watchers of a case share a slot: a watcher woken at instant `T` needs a
-//! read that *started* at or after `T` (such a read sees every commit that preceded the wake),
-//! so it takes the slot's last result when that read started late enough, and otherwise reads
-//! itself while the others wait on the slot and then reuse what it read.
+//! change. Instead the watchers of a case share a slot, and reads are stamped with the hub's
+//! generation of the case when they start (`CaseWatch::latest_generation`). A watcher that last
+//! saw generation `g` (at subscription or at its latest wake-up) needs a read stamped `g` or
+//! later: the notification behind `g` followed its commit, so such a read sees that commit. It
+//! takes the slot's last result when that qualifies, and otherwise reads itself while the others
+//! wait on the slot and then reuse what it read. All the watchers woken by one notification
+//! (or opened together on one case) thus share one read.
+//!
+//! A read stamped with the generation a watcher subscribed at may have started just before the
+//! subscription. That is safe: a change committed in between either reached the hub before the
+//! subscription (then the watcher saw a later generation and reads again) or reaches it after,
+//! and wakes the watcher.
 
 use std::{
     collections::HashMap,
     sync::{Arc, Mutex, Weak},
 };
 
-use tokio::time::Instant;
+use verdict_bus::CaseWatch;
 use verdict_domain::{Case, CaseStore, Error};
 
 /// Which reads can be shared: the same case with the same view.
@@ -33,7 +41,8 @@ struct Slot {
 
 #[derive(Debug)]
 struct LastRead {
-    started: Instant,
+    /// The hub's generation of the case when the read started.
+    generation: u64,
     case: Option<Case>,
 }
 
@@ -80,17 +89,19 @@ pub(crate) struct CaseReader {
 }
 
 impl CaseReader {
-    /// The case as seen by a read that started no earlier than `since`.
-    pub(crate) async fn read(&self, since: Instant) -> Result<Option<Case>, Error> {
+    /// The case as seen by a read that started once the hub was at the generation `watch` (of
+    /// this case) last saw, or later.
+    pub(crate) async fn read(&self, watch: &CaseWatch) -> Result<Option<Case>, Error> {
+        let needed = watch.seen_generation();
         let mut last = self.slot.last.lock().await;
-        if let Some(read) = last.as_ref().filter(|read| read.started >= since) {
+        if let Some(read) = last.as_ref().filter(|read| read.generation >= needed) {
             return Ok(read.case.clone());
         }
-        let started = Instant::now();
+        let generation = watch.latest_generation();
         // A failed read is not cached: the next waiter tries again.
         let case = self.reads.store.case(&self.key.0, self.key.1).await?;
         *last = Some(LastRead {
-            started,
+            generation,
             case: case.clone(),
         });
         Ok(case)

@@ -1,23 +1,30 @@
 //! The plumbing shared by `WatchCase` and `WatchCases`: the limits every stream is admitted
-//! under, a producer writing into a small bounded channel, run by the response stream itself, the response stream that ends it
+//! under, a producer handing items one at a time to the response stream that runs it, the response stream that ends it
 //! on shutdown or at its maximum age, and the heartbeat pacing.
 //!
-//! A slow reader costs O(1): the producer blocks on a full channel while the hub's `watch`
+//! A slow reader costs O(1): the producer waits with one item in hand while the hub's `watch`
 //! conflates changes meanwhile, and the next database read picks up the latest state.
 //!
 //! Streams never poll the database on their own timers: a lost notification is caught once per
 //! process by the batched `Resync`, which wakes the hub's watchers like any notification.
 
-use std::{future::Future, panic::AssertUnwindSafe, pin::Pin, sync::Arc, time::Duration};
+use std::{
+    future::Future,
+    panic::AssertUnwindSafe,
+    pin::Pin,
+    sync::{Arc, Mutex, MutexGuard, PoisonError},
+    task::{Context, Poll},
+    time::Duration,
+};
 
 use chrono::Utc;
 use futures::{FutureExt as _, Stream};
 use rand::Rng as _;
 use tokio::{
-    sync::{OwnedSemaphorePermit, Semaphore, mpsc},
-    time::{Instant, sleep_until},
+    sync::{OwnedSemaphorePermit, Semaphore},
+    time::{Instant, Sleep, sleep_until},
 };
-use tokio_util::sync::CancellationToken;
+use tokio_util::sync::{CancellationToken, WaitForCancellationFutureOwned};
 use tonic::Status;
 use tracing::{Instrument, Span, error};
 use verdict_domain::{Cursor, ErrorKind};
@@ -28,10 +35,6 @@ use crate::{convert, status};
 
 /// The boxed stream type the tonic trait wants for both streaming methods.
 pub(crate) type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
-
-/// Items buffered between a producer and the transport: small, because the producer re-reads
-/// the latest state after blocking instead of queueing history.
-const CAPACITY: usize = 4;
 
 /// How many streams may be open at once on this server, how long each may live, and the token
 /// that ends them all at shutdown.
@@ -105,38 +108,42 @@ pub(crate) struct Ticket {
     shutdown: CancellationToken,
 }
 
-/// Why a producer stopped before its natural end.
-#[derive(Debug)]
-pub(crate) enum Stop {
-    /// The client went away: nobody to tell anything.
-    ClientGone,
-    /// End the stream with this status.
-    Failed(Status),
-}
-
-impl From<Status> for Stop {
-    fn from(status: Status) -> Self {
-        Self::Failed(status)
-    }
-}
-
-/// Where a producer writes its items.
+/// Where a producer writes its items: a one-item cell that the response stream empties.
 #[derive(Debug)]
 pub(crate) struct Sink<T> {
-    tx: mpsc::Sender<Result<T, Status>>,
+    cell: Arc<Mutex<Option<T>>>,
 }
 
 impl<T> Sink<T> {
-    /// Waits for room (the slow-reader back-pressure) and sends; fails once the client is gone.
-    pub(crate) async fn send(&self, item: T) -> Result<(), Stop> {
-        self.tx.send(Ok(item)).await.map_err(|_| Stop::ClientGone)
+    /// Hands `item` to the stream, waiting while the previous one has not been taken.
+    ///
+    /// The wait registers no waker, and needs none: the producer runs only inside
+    /// [`Producing::poll_next`], which takes the item out of the cell every time after polling
+    /// the producer, so a producer waiting here is polled again as soon as the stream is.
+    pub(crate) async fn send(&self, item: T) {
+        let mut item = Some(item);
+        std::future::poll_fn(|_| {
+            let mut cell = lock(&self.cell);
+            if cell.is_some() {
+                return Poll::Pending;
+            }
+            *cell = item.take();
+            Poll::Ready(())
+        })
+        .await;
     }
 }
 
+fn lock<T>(cell: &Mutex<Option<T>>) -> MutexGuard<'_, Option<T>> {
+    // An `Option` swapped in and out stays consistent even if a holder panicked.
+    cell.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
 /// Returns the response stream `producer` feeds, running the producer inside it, in the current
-/// span: no task of its own, so an idle stream costs the producer's state and a small channel.
-/// The producer runs whenever the transport polls the stream for more, which it stops doing
-/// while the client's flow-control window is full: that is the slow-reader back-pressure.
+/// span: no task and no channel of its own, so an idle stream costs the producer's state and
+/// one item's room. The producer runs whenever the transport polls the stream for more, which
+/// it stops doing while the client's flow-control window is full: that is the slow-reader
+/// back-pressure, and the producer then re-reads the latest state instead of queueing history.
 ///
 /// The stream ends OK when the producer returns `Ok`, with its status when it fails (INTERNAL if
 /// it panics), with UNAVAILABLE "server shutting down" as soon as the ticket's shutdown token is
@@ -145,79 +152,101 @@ impl<T> Sink<T> {
 /// stream ends, it holds the ticket's slot and counts in `verdict.watch.streams{kind}`.
 pub(crate) fn open<T, F, Fut>(kind: &'static str, ticket: Ticket, producer: F) -> ResponseStream<T>
 where
-    T: Send + 'static,
+    T: Send + Unpin + 'static,
     F: FnOnce(Sink<T>) -> Fut,
-    Fut: Future<Output = Result<(), Stop>> + Send + 'static,
+    Fut: Future<Output = Result<(), Status>> + Send + 'static,
 {
-    let (tx, mut rx) = mpsc::channel(CAPACITY);
-    let work = AssertUnwindSafe(producer(Sink { tx }).instrument(Span::current())).catch_unwind();
-    let open = OpenStream::count(kind);
+    let cell = Arc::new(Mutex::new(None));
+    let work = AssertUnwindSafe(
+        producer(Sink {
+            cell: Arc::clone(&cell),
+        })
+        .instrument(Span::current()),
+    )
+    .catch_unwind();
     let Ticket {
         permit,
         deadline,
         shutdown,
     } = ticket;
-
-    Box::pin(async_stream::stream! {
-        let _slot = permit;
-        let _open = open;
-        tokio::pin!(work);
-        // Set once the producer returned: what remains is to drain its items, then end.
-        let mut produced: Option<Result<(), Status>> = None;
-        // One timer for the stream's life, not one per item.
-        let expiry = sleep_until(deadline);
-        tokio::pin!(expiry);
-        loop {
-            let next = tokio::select! {
-                biased;
-                () = shutdown.cancelled() => Next::End(status::shutting_down()),
-                () = &mut expiry => Next::End(status::status(
-                    ErrorKind::Unavailable,
-                    "stream reached its maximum age: resume from the last item received",
-                )),
-                // Items first: whatever the producer sent before it returned goes out.
-                item = rx.recv() => match item {
-                    Some(item) => Next::Item(item),
-                    // The producer returned and dropped its sink: everything was sent.
-                    None => Next::Drained,
-                },
-                outcome = &mut work, if produced.is_none() => Next::Returned(outcome),
-            };
-            match next {
-                Next::Item(item) => yield item,
-                Next::Returned(outcome) => produced = Some(match outcome {
-                    Ok(Ok(()) | Err(Stop::ClientGone)) => Ok(()),
-                    Ok(Err(Stop::Failed(status))) => Err(status),
-                    Err(panic) => {
-                        error!(panic = panic_message(&*panic), "stream producer panicked");
-                        Err(status::status(ErrorKind::Internal, "internal error"))
-                    }
-                }),
-                Next::Drained => {
-                    if let Some(Err(status)) = produced.take() {
-                        yield Err(status);
-                    }
-                    break;
-                }
-                Next::End(status) => {
-                    yield Err(status);
-                    break;
-                }
-            }
-        }
+    Box::pin(Producing {
+        work: Some(Box::pin(work)),
+        cell,
+        ended: None,
+        done: false,
+        shutdown: Box::pin(shutdown.cancelled_owned()),
+        expiry: Box::pin(sleep_until(deadline)),
+        _slot: permit,
+        _open: OpenStream::count(kind),
     })
 }
 
-/// What the response stream does next.
-enum Next<T> {
-    /// Send this item.
-    Item(Result<T, Status>),
-    /// The producer returned, successfully or not (or panicked).
-    Returned(std::thread::Result<Result<(), Stop>>),
-    /// The producer's channel is closed and empty.
-    Drained,
-    /// End the stream now with this status.
-    End(Status),
+/// A running producer: how it ended, or the payload of its panic.
+type Producer = Pin<Box<dyn Future<Output = std::thread::Result<Result<(), Status>>> + Send>>;
+
+/// The response stream of [`open`].
+struct Producing<T> {
+    /// `None` once the producer returned.
+    work: Option<Producer>,
+    cell: Arc<Mutex<Option<T>>>,
+    /// How the producer ended, sent once its last item is out.
+    ended: Option<Result<(), Status>>,
+    /// Nothing more to send.
+    done: bool,
+    shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
+    /// One timer for the stream's life, not one per item.
+    expiry: Pin<Box<Sleep>>,
+    _slot: OwnedSemaphorePermit,
+    _open: OpenStream,
+}
+
+impl<T: Unpin> Stream for Producing<T> {
+    type Item = Result<T, Status>;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let this = self.get_mut();
+        if this.done {
+            return Poll::Ready(None);
+        }
+        if this.shutdown.as_mut().poll(cx).is_ready() {
+            return this.end(Err(status::shutting_down()));
+        }
+        if this.expiry.as_mut().poll(cx).is_ready() {
+            return this.end(Err(status::status(
+                ErrorKind::Unavailable,
+                "stream reached its maximum age: resume from the last item received",
+            )));
+        }
+        if let Some(item) = lock(&this.cell).take() {
+            return Poll::Ready(Some(Ok(item)));
+        }
+        if let Some(work) = &mut this.work
+            && let Poll::Ready(outcome) = work.as_mut().poll(cx)
+        {
+            this.work = None;
+            this.ended = Some(outcome.unwrap_or_else(|panic| {
+                error!(panic = panic_message(&*panic), "stream producer panicked");
+                Err(status::status(ErrorKind::Internal, "internal error"))
+            }));
+        }
+        // What the producer just sent (it may be waiting for this to be taken).
+        if let Some(item) = lock(&this.cell).take() {
+            return Poll::Ready(Some(Ok(item)));
+        }
+        match this.ended.take() {
+            Some(ended) => this.end(ended),
+            None => Poll::Pending,
+        }
+    }
+}
+
+impl<T> Producing<T> {
+    /// The last item: `Err(status)`, or the end of the stream for `Ok`.
+    fn end(&mut self, ended: Result<(), Status>) -> Poll<Option<Result<T, Status>>> {
+        self.done = true;
+        self.work = None;
+        Poll::Ready(ended.err().map(Err))
+    }
 }
 
 /// The text of a panic payload, for the log.

@@ -6,8 +6,6 @@ use tracing::{Instrument as _, debug};
 use verdict_bus::CaseWatch;
 use verdict_proto::verdict::v1::{self as pb, watch_case_response::Event};
 
-use tokio::time::Instant;
-
 use super::{CaseApi, authorize, check_key, view};
 use crate::{
     audit::Audit,
@@ -15,7 +13,7 @@ use crate::{
     convert, deliver,
     shared_read::CaseReader,
     status,
-    stream::{self, Pace, ResponseStream, Sink, Stop, Wake},
+    stream::{self, Pace, ResponseStream, Sink, Wake},
 };
 
 /// `rpc.method` of this call, as audit events name it.
@@ -40,7 +38,6 @@ pub(super) fn watch_case(
     // Subscribe before the first read: a change committed after that read always wakes us
     // (perhaps spuriously, never too late).
     let watch = api.hub.watch_case(&req.scan_ref);
-    let subscribed = Instant::now();
     let follower = Follower {
         reader: api.reads.reader(&req.scan_ref, view == pb::CaseView::Full),
         view,
@@ -51,7 +48,7 @@ pub(super) fn watch_case(
         opened_at: Utc::now(),
     };
     Ok(stream::open("case", ticket, move |sink| {
-        follower.run(watch, subscribed, sink)
+        follower.run(watch, sink)
     }))
 }
 
@@ -76,16 +73,14 @@ impl Follower {
     async fn run(
         mut self,
         mut watch: CaseWatch,
-        subscribed: Instant,
         sink: Sink<pb::WatchCaseResponse>,
-    ) -> Result<(), Stop> {
-        // Any read that starts after this instant sees every change we were woken for; the first
-        // one must start after the subscription.
-        let mut woken = subscribed;
+    ) -> Result<(), Status> {
         loop {
+            // A read that sees every change the watch was told of (at subscription, or at the
+            // latest wake-up): shared with the other watchers of the case where possible.
             let case = self
                 .reader
-                .read(woken)
+                .read(&watch)
                 .await
                 .map_err(status::stream_interrupted)?;
             // A case that does not exist yet is simply waited for.
@@ -113,7 +108,7 @@ impl Follower {
                         .await
                     }
                     .instrument(span)
-                    .await?;
+                    .await;
                     deliver::record_latency(changed_at, self.opened_at);
                     self.pace.sent();
                     if is_final && self.until_final {
@@ -126,15 +121,12 @@ impl Follower {
             }
             loop {
                 match self.pace.wait(watch.changed()).await {
-                    Wake::Changed => {
-                        woken = Instant::now();
-                        break;
-                    }
+                    Wake::Changed => break,
                     Wake::Heartbeat => {
                         sink.send(pb::WatchCaseResponse {
                             event: Some(Event::Heartbeat(stream::heartbeat())),
                         })
-                        .await?;
+                        .await;
                         self.pace.sent();
                     }
                 }

@@ -23,7 +23,7 @@ use crate::{
     convert, deliver,
     feed_tail::{Follower, Progress, Walk},
     status,
-    stream::{self, Pace, ResponseStream, Sink, Stop, Wake},
+    stream::{self, Pace, ResponseStream, Sink, Wake},
 };
 
 /// Changes sent per walk of the window or per database read: enough to catch up fast, few
@@ -163,9 +163,9 @@ impl FeedStream {
         mut self,
         sink: Sink<pb::WatchCasesResponse>,
         bookmark_first: bool,
-    ) -> Result<(), Stop> {
+    ) -> Result<(), Status> {
         match bookmark_first {
-            true => self.bookmark(&sink).await?,
+            true => self.bookmark(&sink).await,
             false => self.owe_bookmark(),
         }
         loop {
@@ -180,7 +180,7 @@ impl FeedStream {
                     Wake::Heartbeat => {
                         // The tail may have moved this stream past changes it did not want.
                         self.advance(self.follower.position());
-                        self.bookmark(&sink).await?;
+                        self.bookmark(&sink).await;
                     }
                 }
             }
@@ -189,9 +189,9 @@ impl FeedStream {
 
     /// Ends the stream when the tail failed (UNAVAILABLE: resume) or the feed went back below
     /// this stream's position (OUT_OF_RANGE: list again).
-    fn check(&mut self, progress: Progress) -> Result<(), Stop> {
+    fn check(&mut self, progress: Progress) -> Result<(), Status> {
         if progress.failures != self.seen.failures {
-            return Err(Stop::Failed(status::interrupted()));
+            return Err(status::interrupted());
         }
         if progress.rewinds != self.seen.rewinds {
             self.after
@@ -204,7 +204,7 @@ impl FeedStream {
 
     /// Sends the next matching changes, from the window or the database; false when there is
     /// nothing new to examine.
-    async fn step(&mut self, sink: &Sink<pb::WatchCasesResponse>) -> Result<bool, Stop> {
+    async fn step(&mut self, sink: &Sink<pb::WatchCasesResponse>) -> Result<bool, Status> {
         // The tail may have moved this stream past changes it did not want.
         self.advance(self.follower.position());
         let examined = match self.follower.walk(self.after, BATCH) {
@@ -217,7 +217,7 @@ impl FeedStream {
             }
             Walk::Walked { matches, examined } => {
                 for held in &matches {
-                    self.send(sink, &held.change).await?;
+                    self.send(sink, &held.change).await;
                 }
                 examined
             }
@@ -226,7 +226,7 @@ impl FeedStream {
         if self.after.0.saturating_sub(self.handed_out.0) >= BOOKMARK_AFTER {
             let allowed = self.last_bookmark + BOOKMARK_EVERY;
             match allowed <= Instant::now() {
-                true => self.bookmark(sink).await?,
+                true => self.bookmark(sink).await,
                 // Throttled: the next heartbeat, which carries the bookmark, comes no later,
                 // and until then the tail need not wake the stream for it.
                 false => {
@@ -244,7 +244,7 @@ impl FeedStream {
         &mut self,
         sink: &Sink<pb::WatchCasesResponse>,
         until: Cursor,
-    ) -> Result<Cursor, Stop> {
+    ) -> Result<Cursor, Status> {
         self.query.after = self.after;
         self.query.until = Some(until);
         self.query.limit = BATCH as u32;
@@ -259,7 +259,7 @@ impl FeedStream {
             false => changes.last().map_or(until, |c| c.position),
         };
         for change in &changes {
-            self.send(sink, change).await?;
+            self.send(sink, change).await;
         }
         Ok(examined)
     }
@@ -269,7 +269,7 @@ impl FeedStream {
         &mut self,
         sink: &Sink<pb::WatchCasesResponse>,
         change: &FeedChange,
-    ) -> Result<(), Stop> {
+    ) {
         if change.position <= self.after {
             // The store broke its contract; sending it would repeat a change.
             warn!(
@@ -277,7 +277,7 @@ impl FeedStream {
                 after = self.after.0,
                 "feed went backwards, change skipped"
             );
-            return Ok(());
+            return;
         }
         // The traceparent stored with the change: the webhook that made it.
         let span = deliver::span(
@@ -294,26 +294,24 @@ impl FeedStream {
                 cursor: change.position.encode(),
             })),
         };
-        sink.send(message).instrument(span).await?;
+        sink.send(message).instrument(span).await;
         deliver::record_latency(change.case.updated_at, self.opened_at);
         self.pace.sent();
         self.advance(change.position);
         self.handed_out = change.position;
         self.owe_bookmark();
-        Ok(())
     }
 
     /// A heartbeat carrying the position examined so far.
-    async fn bookmark(&mut self, sink: &Sink<pb::WatchCasesResponse>) -> Result<(), Stop> {
+    async fn bookmark(&mut self, sink: &Sink<pb::WatchCasesResponse>) {
         sink.send(pb::WatchCasesResponse {
             event: Some(Event::Heartbeat(stream::bookmark(self.after))),
         })
-        .await?;
+        .await;
         self.pace.sent();
         self.handed_out = self.after;
         self.last_bookmark = Instant::now();
         self.owe_bookmark();
-        Ok(())
     }
 
     /// Tells the tail when this stream owes its client a bookmark: once the feed passed

@@ -6,9 +6,10 @@ use std::{
 
 use async_trait::async_trait;
 use chrono::Utc;
+use verdict_bus::Hub;
 use verdict_domain::{
     CaseEvent, CasePage, CaseQuery, Cursor, Decision, FeedChange, FeedQuery, NewDelivery,
-    NewQuarantine, QuarantineItem, Recorded,
+    NewQuarantine, Notification, QuarantineItem, Recorded,
 };
 
 use super::*;
@@ -96,75 +97,130 @@ async fn within<F: std::future::Future>(fut: F) -> F::Output {
         .expect("finishes in time")
 }
 
+/// A change of `scan-1` at `revision`, as the bus hands it to the hub.
+fn notify(hub: &Hub, revision: u64) {
+    hub.notify(&Notification {
+        scan_ref: "scan-1".into(),
+        revision,
+        position: Cursor(revision),
+        traceparent: None,
+    });
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn watchers_woken_together_share_one_read() {
-    let store = Arc::new(CountingStore::default());
+async fn watchers_opened_or_woken_together_share_one_read() {
+    let (store, hub) = (Arc::new(CountingStore::default()), Hub::new());
     let reads = SharedReads::new(store.clone());
-    let readers: Vec<_> = (0..100).map(|_| reads.reader("scan-1", false)).collect();
+    let mut watchers: Vec<_> = (0..100)
+        .map(|_| (hub.watch_case("scan-1"), reads.reader("scan-1", false)))
+        .collect();
     assert_eq!(reads.slot_count(), 1, "one slot per case and view");
 
-    let woken = Instant::now();
     let results = within(futures::future::join_all(
-        readers.iter().map(|reader| reader.read(woken)),
+        watchers.iter().map(|(watch, reader)| reader.read(watch)),
     ))
     .await;
     assert!(results.iter().all(|r| r.as_ref().unwrap().is_some()));
-    assert_eq!(
-        store.reads.load(Ordering::SeqCst),
-        1,
-        "100 watchers, one read"
+    assert_eq!(store.reads.load(Ordering::SeqCst), 1, "100 opened, one read");
+
+    store.revision.store(1, Ordering::SeqCst);
+    notify(&hub, 1);
+    for (watch, _) in &mut watchers {
+        within(watch.changed()).await;
+    }
+    let results = within(futures::future::join_all(
+        watchers.iter().map(|(watch, reader)| reader.read(watch)),
+    ))
+    .await;
+    assert!(
+        results
+            .iter()
+            .all(|r| r.as_ref().unwrap().as_ref().unwrap().revision == 1)
     );
+    assert_eq!(store.reads.load(Ordering::SeqCst), 2, "100 woken, one read");
 }
 
 #[tokio::test]
-async fn a_read_that_started_before_the_wake_is_not_reused() {
-    let store = Arc::new(CountingStore::default());
+async fn a_read_that_started_before_the_notification_is_not_reused() {
+    let (store, hub) = (Arc::new(CountingStore::default()), Hub::new());
     let reads = SharedReads::new(store.clone());
-    let reader = reads.reader("scan-1", false);
+    let (mut watch, reader) = (hub.watch_case("scan-1"), reads.reader("scan-1", false));
+    let mut other_watch = hub.watch_case("scan-1");
+    let other = reads.reader("scan-1", false);
     store.revision.store(1, Ordering::SeqCst);
-    assert_eq!(
-        within(reader.read(Instant::now()))
-            .await
-            .unwrap()
-            .unwrap()
-            .revision,
-        1
-    );
+    let first = within(reader.read(&watch)).await.unwrap().unwrap();
+    assert_eq!(first.revision, 1);
 
-    // A change commits, then wakes the watcher: the cached revision 1 is too old.
+    // A change commits, then wakes the watchers: the cached revision 1 is too old.
     store.revision.store(2, Ordering::SeqCst);
-    let woken = Instant::now();
-    assert_eq!(
-        within(reader.read(woken)).await.unwrap().unwrap().revision,
-        2
-    );
+    notify(&hub, 2);
+    within(watch.changed()).await;
+    let read = within(reader.read(&watch)).await.unwrap().unwrap();
+    assert_eq!(read.revision, 2);
     assert_eq!(store.reads.load(Ordering::SeqCst), 2);
     // Another watcher woken by the same change reuses that read.
-    let other = reads.reader("scan-1", false);
-    assert_eq!(
-        within(other.read(woken)).await.unwrap().unwrap().revision,
-        2
-    );
+    within(other_watch.changed()).await;
+    let read = within(other.read(&other_watch)).await.unwrap().unwrap();
+    assert_eq!(read.revision, 2);
     assert_eq!(store.reads.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_watcher_that_subscribes_after_a_notification_does_not_reuse_an_older_read() {
+    let (store, hub) = (Arc::new(CountingStore::default()), Hub::new());
+    let reads = SharedReads::new(store.clone());
+    let (watch, reader) = (hub.watch_case("scan-1"), reads.reader("scan-1", false));
+    store.revision.store(1, Ordering::SeqCst);
+    within(reader.read(&watch)).await.unwrap();
+
+    // Revision 2 commits and is notified before anyone else subscribes: the newcomer has not
+    // been told of it, but the slot's read predates it.
+    store.revision.store(2, Ordering::SeqCst);
+    notify(&hub, 2);
+    let late = hub.watch_case("scan-1");
+    let late_reader = reads.reader("scan-1", false);
+    let read = within(late_reader.read(&late)).await.unwrap().unwrap();
+    assert_eq!(read.revision, 2);
+    assert_eq!(store.reads.load(Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_case_watched_again_never_reuses_a_read_from_its_earlier_watchers() {
+    let (store, hub) = (Arc::new(CountingStore::default()), Hub::new());
+    let reads = SharedReads::new(store.clone());
+    // The old stream's reader outlives its hub subscription for a moment (drop order).
+    let old_reader = reads.reader("scan-1", false);
+    let old_watch = hub.watch_case("scan-1");
+    store.revision.store(1, Ordering::SeqCst);
+    within(old_reader.read(&old_watch)).await.unwrap();
+    drop(old_watch);
+
+    // The hub entry is gone; a new watcher re-creates it while the old slot still lives.
+    store.revision.store(2, Ordering::SeqCst);
+    let watch = hub.watch_case("scan-1");
+    let reader = reads.reader("scan-1", false);
+    let read = within(reader.read(&watch)).await.unwrap().unwrap();
+    assert_eq!(read.revision, 2, "generations grow across entries");
+    drop(old_reader);
 }
 
 #[tokio::test]
 async fn views_do_not_share_and_failures_are_not_cached() {
-    let store = Arc::new(CountingStore::default());
+    let (store, hub) = (Arc::new(CountingStore::default()), Hub::new());
     let reads = SharedReads::new(store.clone());
+    let watch = hub.watch_case("scan-1");
     let basic = reads.reader("scan-1", false);
     let full = reads.reader("scan-1", true);
     assert_eq!(reads.slot_count(), 2);
 
     store.down.store(true, Ordering::SeqCst);
-    let woken = Instant::now();
-    assert!(within(basic.read(woken)).await.is_err());
+    assert!(within(basic.read(&watch)).await.is_err());
     store.down.store(false, Ordering::SeqCst);
     assert!(
-        within(basic.read(woken)).await.unwrap().is_some(),
+        within(basic.read(&watch)).await.unwrap().is_some(),
         "the failure was not cached"
     );
-    within(full.read(woken)).await.unwrap();
+    within(full.read(&watch)).await.unwrap();
     assert_eq!(store.reads.load(Ordering::SeqCst), 3);
 }
 
