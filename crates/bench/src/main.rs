@@ -38,6 +38,10 @@ struct Cli {
     #[arg(long)]
     smoke: bool,
 
+    /// With `churn`: run it for ten minutes and report whether RSS stays flat after warm-up.
+    #[arg(long)]
+    soak: bool,
+
     /// PostgreSQL server on which a fresh database is created (and dropped) per scenario.
     #[arg(
         long,
@@ -79,5 +83,6 @@ fn main() -> anyhow::Result<()> {
         mode,
         postgres_url: cli.postgres_url,
         redis_url: cli.redis_url,
+        soak: cli.soak,
     }))
 }

@@ -34,7 +34,12 @@ pub(crate) struct Settings {
     pub(crate) mode: Mode,
     pub(crate) postgres_url: String,
     pub(crate) redis_url: String,
+    /// `churn --soak`: the churn scenario for [`SOAK`] instead of the mode's window.
+    pub(crate) soak: bool,
 }
+
+/// How long `churn --soak` runs.
+pub(crate) const SOAK: Duration = Duration::from_secs(600);
 
 /// Sizes and windows of one mode.
 #[derive(Debug, Clone)]
@@ -190,6 +195,11 @@ pub(crate) async fn run_all(settings: Settings) -> anyhow::Result<()> {
         .and_then(|v| v.parse().ok())
     {
         budget.measure = Duration::from_millis(ms);
+    }
+    if settings.soak {
+        // One long run: its RSS curve is the result, not a median.
+        budget.churn = SOAK;
+        budget.repeats = 1;
     }
     let names: Vec<&str> = match (settings.mode, settings.target.as_str()) {
         (Mode::Smoke, "all") => SMOKE.to_vec(),

@@ -257,8 +257,12 @@ pub(super) async fn churn(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
     service.stop().await?;
     db.drop_now().await?;
     let decisions = (ctx.budget.churn.as_secs_f64() * 100.0).round();
+    let (name, growth_name) = match ctx.settings.soak {
+        true => ("churn-soak", "churn-soak-rss-growth"),
+        false => ("churn", "churn-rss-growth"),
+    };
     let mut p99 = Row::new(
-        "churn",
+        name,
         format!("sqlite, 100 decisions/s × 100 watchers (5 % slow), {decisions} decisions"),
         quantile_ms(&mut deliveries, 0.99).unwrap_or(f64::NAN),
         "ms delivery p99",
@@ -270,7 +274,7 @@ pub(super) async fn churn(ctx: &Ctx) -> anyhow::Result<Vec<Row>> {
     let third = rss.get(rss.len() / 3).copied().unwrap_or_default() as f64;
     let last = rss.last().copied().unwrap_or_default() as f64;
     let mut growth = Row::new(
-        "churn-rss-growth",
+        growth_name,
         "last vs first third",
         (last - third) / 1024.0 / 1024.0,
         "MiB",
@@ -301,11 +305,14 @@ async fn decision(
     .await?;
     let mut conn = Conn::open(http).await?;
     let t0 = Instant::now();
-    let ok = conn
+    let status = conn
         .post(&signed, "IDENTIFICATION_MANUAL_FINISHED")
-        .await?
-        .is_success();
+        .await?;
     let seen = fleet.finish(FINISH_TIMEOUT).await;
     let (times, failed, example) = judge(&seen, t0);
-    Ok((times, ok, failed, example))
+    let example = match status.is_success() {
+        true => example,
+        false => Some(format!("the decision was answered {status}")),
+    };
+    Ok((times, status.is_success(), failed, example))
 }
