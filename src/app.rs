@@ -200,8 +200,7 @@ impl App {
         let admin_router = verdict_ingress::admin_router(store_port.clone(), shutdown.clone());
         let serve_options = ServeOptions {
             header_read_timeout: config.http.http_header_timeout,
-            max_connections: usize::try_from(config.http.http_max_connections)
-                .unwrap_or(usize::MAX),
+            max_connections: config.http.http_max_connections,
         };
         info!(
             http = %local_addr(&http),
@@ -239,8 +238,7 @@ impl App {
                     poll_interval: config.resync_interval,
                     credentials,
                     tls,
-                    max_streams: usize::try_from(config.grpc.grpc_max_streams)
-                        .unwrap_or(usize::MAX),
+                    max_streams: config.grpc.grpc_max_streams,
                     max_concurrent_streams: config.grpc.grpc_max_concurrent_streams,
                     keepalive_interval: config.grpc.grpc_keepalive_interval,
                     keepalive_timeout: config.grpc.grpc_keepalive_timeout,

@@ -40,7 +40,7 @@ pub struct DatabaseConfig {
     pub database_url: SecretUrl,
 
     /// Most database connections the pool opens.
-    #[arg(long, env = "VERDICT_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    #[arg(long, env = "VERDICT_DB_MAX_CONNECTIONS", default_value_t = verdict_store::DEFAULT_MAX_CONNECTIONS)]
     pub db_max_connections: u32,
 }
 
@@ -202,23 +202,27 @@ pub struct Config {
     pub allow_unsigned: bool,
 
     /// Largest accepted webhook body.
-    #[arg(long, env = "VERDICT_MAX_BODY_BYTES", default_value_t = 4 * 1024 * 1024)]
+    #[arg(long, env = "VERDICT_MAX_BODY_BYTES", default_value_t = verdict_ingress::DEFAULT_MAX_BODY_BYTES)]
     pub max_body_bytes: usize,
 
     /// Deadline for storing a webhook; past it the answer is 503 and iDenfy retries.
-    #[arg(long, env = "VERDICT_WRITE_TIMEOUT", default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, env = "VERDICT_WRITE_TIMEOUT", default_value = duration_text(verdict_ingest::DEFAULT_WRITE_TIMEOUT),
+        value_parser = parse_duration)]
     pub write_timeout: Duration,
 
     /// Heartbeat interval on idle watch streams.
-    #[arg(long, env = "VERDICT_HEARTBEAT_INTERVAL", default_value = "15s", value_parser = parse_duration)]
+    #[arg(long, env = "VERDICT_HEARTBEAT_INTERVAL", default_value = duration_text(verdict_grpc::DEFAULT_HEARTBEAT_INTERVAL),
+        value_parser = parse_duration)]
     pub heartbeat_interval: Duration,
 
     /// Interval of the safety-net re-read of watched cases.
-    #[arg(long, env = "VERDICT_RESYNC_INTERVAL", default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, env = "VERDICT_RESYNC_INTERVAL", default_value = duration_text(verdict_bus::DEFAULT_RESYNC_INTERVAL),
+        value_parser = parse_duration)]
     pub resync_interval: Duration,
 
     /// Interval of the re-read while the Redis subscription is down.
-    #[arg(long, env = "VERDICT_RESYNC_DEGRADED_INTERVAL", default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, env = "VERDICT_RESYNC_DEGRADED_INTERVAL",
+        default_value = duration_text(verdict_bus::DEFAULT_RESYNC_DEGRADED_INTERVAL), value_parser = parse_duration)]
     pub resync_degraded_interval: Duration,
 
     #[command(flatten)]
@@ -310,6 +314,24 @@ pub(crate) fn parse_secret(raw: &str) -> Result<SecretString, String> {
     Ok(SecretString::from(raw.to_owned()))
 }
 
+/// A library's default duration as `--help` shows it and [`parse_duration`] reads it back, so
+/// the command line's defaults are the libraries' constants, never a second copy of them.
+pub(crate) fn duration_text(duration: Duration) -> String {
+    let ms = duration.as_millis();
+    [
+        ("d", 86_400_000),
+        ("h", 3_600_000),
+        ("m", 60_000),
+        ("s", 1000),
+    ]
+    .into_iter()
+    .find(|(_, per)| ms >= *per && ms.is_multiple_of(*per))
+    .map_or_else(
+        || format!("{ms}ms"),
+        |(unit, per)| format!("{}{unit}", ms / per),
+    )
+}
+
 /// Parses `250ms`, `5s`, `2m`, `1h`, `90d` (a bare number means seconds).
 pub fn parse_duration(raw: &str) -> Result<Duration, String> {
     let raw = raw.trim();
@@ -399,10 +421,7 @@ mod tests {
             c.backlog_interval,
             verdict_reconcile::DEFAULT_BACKLOG_INTERVAL
         );
-        assert_eq!(
-            c.grpc.grpc_max_streams as usize,
-            verdict_grpc::DEFAULT_MAX_STREAMS
-        );
+        assert_eq!(c.grpc.grpc_max_streams, verdict_grpc::DEFAULT_MAX_STREAMS);
         assert_eq!(
             c.grpc.grpc_max_concurrent_streams,
             verdict_grpc::DEFAULT_MAX_CONCURRENT_STREAMS
@@ -415,6 +434,45 @@ mod tests {
             c.http.http_header_timeout,
             verdict_ingress::DEFAULT_HEADER_READ_TIMEOUT
         );
+        // What the server and its libraries run with when nothing is configured.
+        let grpc = verdict_grpc::GrpcOptions::default();
+        assert_eq!(c.heartbeat_interval, grpc.heartbeat_interval);
+        assert_eq!(c.resync_interval, grpc.poll_interval);
+        assert_eq!(c.grpc.grpc_keepalive_interval, grpc.keepalive_interval);
+        assert_eq!(c.grpc.grpc_keepalive_timeout, grpc.keepalive_timeout);
+        assert_eq!(c.grpc.stream_max_age, grpc.stream_max_age);
+        assert_eq!(c.grpc.grpc_max_streams, grpc.max_streams);
+        assert_eq!(
+            c.resync_degraded_interval,
+            verdict_bus::DEFAULT_RESYNC_DEGRADED_INTERVAL
+        );
+        assert_eq!(
+            c.database.db_max_connections,
+            verdict_store::StoreOptions::default().max_connections
+        );
+        assert_eq!(c.write_timeout, verdict_ingest::DEFAULT_WRITE_TIMEOUT);
+        assert_eq!(c.max_body_bytes, verdict_ingress::DEFAULT_MAX_BODY_BYTES);
+        assert_eq!(
+            c.http.http_max_connections,
+            verdict_ingress::ServeOptions::default().max_connections
+        );
+    }
+
+    #[test]
+    fn default_durations_read_back_as_themselves() {
+        for (text, duration) in [
+            ("250ms", Duration::from_millis(250)),
+            ("1500ms", Duration::from_millis(1500)),
+            ("5s", Duration::from_secs(5)),
+            ("90s", Duration::from_secs(90)),
+            ("10m", Duration::from_secs(600)),
+            ("1h", Duration::from_secs(3600)),
+            ("2d", Duration::from_secs(2 * 86_400)),
+            ("0ms", Duration::ZERO),
+        ] {
+            assert_eq!(duration_text(duration), text);
+            assert_eq!(parse_duration(text), Ok(duration));
+        }
     }
 
     #[test]

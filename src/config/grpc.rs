@@ -7,7 +7,7 @@ use std::time::Duration;
 use clap::Args;
 use secrecy::{ExposeSecret, SecretString};
 
-use super::{ConfigError, parse_duration, parse_secret, split_keys};
+use super::{ConfigError, duration_text, parse_duration, parse_secret, split_keys};
 
 /// How gRPC callers are authenticated and bounded.
 #[derive(Debug, Clone, Args)]
@@ -41,26 +41,30 @@ pub struct GrpcConfig {
     pub grpc_insecure: bool,
 
     /// Open WatchCase + WatchCases streams on this replica; more are RESOURCE_EXHAUSTED.
-    #[arg(long, env = "VERDICT_GRPC_MAX_STREAMS", default_value_t = 200_000,
-        value_parser = clap::value_parser!(u32).range(1..))]
-    pub grpc_max_streams: u32,
+    #[arg(long, env = "VERDICT_GRPC_MAX_STREAMS", default_value_t = verdict_grpc::DEFAULT_MAX_STREAMS,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub grpc_max_streams: usize,
 
     /// Calls in flight on one HTTP/2 connection (SETTINGS_MAX_CONCURRENT_STREAMS).
-    #[arg(long, env = "VERDICT_GRPC_MAX_CONCURRENT_STREAMS", default_value_t = 10_000,
+    #[arg(long, env = "VERDICT_GRPC_MAX_CONCURRENT_STREAMS",
+        default_value_t = verdict_grpc::DEFAULT_MAX_CONCURRENT_STREAMS,
         value_parser = clap::value_parser!(u32).range(1..))]
     pub grpc_max_concurrent_streams: u32,
 
     /// HTTP/2 keepalive PING interval on idle gRPC connections.
-    #[arg(long, env = "VERDICT_GRPC_KEEPALIVE_INTERVAL", default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, env = "VERDICT_GRPC_KEEPALIVE_INTERVAL",
+        default_value = duration_text(verdict_grpc::DEFAULT_KEEPALIVE_INTERVAL), value_parser = parse_duration)]
     pub grpc_keepalive_interval: Duration,
 
     /// A keepalive PING unanswered this long closes the connection.
-    #[arg(long, env = "VERDICT_GRPC_KEEPALIVE_TIMEOUT", default_value = "20s", value_parser = parse_duration)]
+    #[arg(long, env = "VERDICT_GRPC_KEEPALIVE_TIMEOUT",
+        default_value = duration_text(verdict_grpc::DEFAULT_KEEPALIVE_TIMEOUT), value_parser = parse_duration)]
     pub grpc_keepalive_timeout: Duration,
 
     /// Streams older than this end UNAVAILABLE so clients resume (and rebalance across
     /// replicas); up to a tenth earlier, at random.
-    #[arg(long, env = "VERDICT_STREAM_MAX_AGE", default_value = "1h", value_parser = parse_duration)]
+    #[arg(long, env = "VERDICT_STREAM_MAX_AGE",
+        default_value = duration_text(verdict_grpc::DEFAULT_STREAM_MAX_AGE), value_parser = parse_duration)]
     pub stream_max_age: Duration,
 
     /// Recent feed changes kept in memory for WatchCases streams; a stream further behind reads
@@ -80,11 +84,11 @@ impl Default for GrpcConfig {
             grpc_token: None,
             grpc_tokens_file: None,
             grpc_insecure: false,
-            grpc_max_streams: 200_000,
-            grpc_max_concurrent_streams: 10_000,
-            grpc_keepalive_interval: Duration::from_secs(60),
-            grpc_keepalive_timeout: Duration::from_secs(20),
-            stream_max_age: Duration::from_secs(3600),
+            grpc_max_streams: verdict_grpc::DEFAULT_MAX_STREAMS,
+            grpc_max_concurrent_streams: verdict_grpc::DEFAULT_MAX_CONCURRENT_STREAMS,
+            grpc_keepalive_interval: verdict_grpc::DEFAULT_KEEPALIVE_INTERVAL,
+            grpc_keepalive_timeout: verdict_grpc::DEFAULT_KEEPALIVE_TIMEOUT,
+            stream_max_age: verdict_grpc::DEFAULT_STREAM_MAX_AGE,
             feed_window: verdict_grpc::DEFAULT_FEED_WINDOW,
         }
     }

@@ -6,24 +6,26 @@ use std::time::Duration;
 use clap::Args;
 use ipnet::IpNet;
 
-use super::parse_duration;
+use super::{duration_text, parse_duration};
 
 /// Timeouts, caps and the source allowlist of the webhook listener.
 #[derive(Debug, Clone, Args)]
 pub struct HttpConfig {
     /// A connection that has not sent a whole request head this long after opening (or after
     /// its last response) is closed.
-    #[arg(long, env = "VERDICT_HTTP_HEADER_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "VERDICT_HTTP_HEADER_TIMEOUT",
+        default_value = duration_text(verdict_ingress::DEFAULT_HEADER_READ_TIMEOUT), value_parser = parse_duration)]
     pub http_header_timeout: Duration,
 
     /// A webhook body not received this long after its head is answered 408.
-    #[arg(long, env = "VERDICT_HTTP_BODY_TIMEOUT", default_value = "10s", value_parser = parse_duration)]
+    #[arg(long, env = "VERDICT_HTTP_BODY_TIMEOUT",
+        default_value = duration_text(verdict_ingress::DEFAULT_BODY_TIMEOUT), value_parser = parse_duration)]
     pub http_body_timeout: Duration,
 
     /// Open connections per listener; more wait in the kernel backlog.
-    #[arg(long, env = "VERDICT_HTTP_MAX_CONNECTIONS", default_value_t = 10_000,
-        value_parser = clap::value_parser!(u32).range(1..))]
-    pub http_max_connections: u32,
+    #[arg(long, env = "VERDICT_HTTP_MAX_CONNECTIONS", default_value_t = verdict_ingress::DEFAULT_MAX_CONNECTIONS,
+        value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..))]
+    pub http_max_connections: usize,
 
     /// Webhooks handled at once; more are answered 503 + Retry-After at once. Default: 16 per
     /// database connection (VERDICT_DB_MAX_CONNECTIONS), a queue the store drains well within
@@ -47,9 +49,9 @@ impl Default for HttpConfig {
     /// The documented defaults: no allowlist.
     fn default() -> Self {
         Self {
-            http_header_timeout: Duration::from_secs(10),
-            http_body_timeout: Duration::from_secs(10),
-            http_max_connections: 10_000,
+            http_header_timeout: verdict_ingress::DEFAULT_HEADER_READ_TIMEOUT,
+            http_body_timeout: verdict_ingress::DEFAULT_BODY_TIMEOUT,
+            http_max_connections: verdict_ingress::DEFAULT_MAX_CONNECTIONS,
             webhook_max_inflight: None,
             webhook_allow_cidrs: Vec::new(),
             trusted_proxies: Vec::new(),

@@ -22,4 +22,4 @@ pub use error::Error;
 pub use hub::{CaseWatch, FeedWatch, Hub, Signal};
 pub use local::LocalBus;
 pub use redis_bus::RedisBus;
-pub use resync::Resync;
+pub use resync::{DEFAULT_RESYNC_DEGRADED_INTERVAL, DEFAULT_RESYNC_INTERVAL, Resync};

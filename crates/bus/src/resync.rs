@@ -18,6 +18,12 @@ use crate::Hub;
 #[cfg(test)]
 mod tests;
 
+/// How often every watched case and the feed head are re-read while the bus works.
+pub const DEFAULT_RESYNC_INTERVAL: Duration = Duration::from_secs(30);
+
+/// How often they are re-read while the Redis subscription is down.
+pub const DEFAULT_RESYNC_DEGRADED_INTERVAL: Duration = Duration::from_secs(2);
+
 /// Most scanRefs per `CaseStore::revisions` query, well under SQLite's bound-parameter limit.
 const BATCH: usize = 1000;
 

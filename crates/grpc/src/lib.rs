@@ -32,6 +32,8 @@ pub use audit::AUDIT_TARGET;
 pub use auth::{Caller, Credentials, Scope};
 pub use error::Error;
 pub use server::{
-    DEFAULT_FEED_WINDOW, DEFAULT_MAX_CONCURRENT_STREAMS, DEFAULT_MAX_STREAMS, GrpcOptions, serve,
+    DEFAULT_FEED_WINDOW, DEFAULT_HEARTBEAT_INTERVAL, DEFAULT_KEEPALIVE_INTERVAL,
+    DEFAULT_KEEPALIVE_TIMEOUT, DEFAULT_MAX_CONCURRENT_STREAMS, DEFAULT_MAX_STREAMS,
+    DEFAULT_STREAM_MAX_AGE, GrpcOptions, serve,
 };
 pub use tls::ServerTls;

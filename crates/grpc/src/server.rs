@@ -73,6 +73,18 @@ impl GrpcOptions {
     }
 }
 
+/// A stream idle this long gets a heartbeat.
+pub const DEFAULT_HEARTBEAT_INTERVAL: Duration = Duration::from_secs(15);
+
+/// HTTP/2 PING interval on idle connections.
+pub const DEFAULT_KEEPALIVE_INTERVAL: Duration = Duration::from_secs(60);
+
+/// A PING unanswered this long closes the connection.
+pub const DEFAULT_KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// Streams end UNAVAILABLE at about this age, so clients rebalance across replicas.
+pub const DEFAULT_STREAM_MAX_AGE: Duration = Duration::from_secs(3600);
+
 /// DESIGN §10: WatchCase + WatchCases streams per replica.
 pub const DEFAULT_MAX_STREAMS: usize = 200_000;
 
@@ -87,16 +99,16 @@ pub const DEFAULT_FEED_WINDOW: usize = 8192;
 impl Default for GrpcOptions {
     fn default() -> Self {
         Self {
-            heartbeat_interval: Duration::from_secs(15),
-            poll_interval: Duration::from_secs(30),
+            heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
+            poll_interval: verdict_bus::DEFAULT_RESYNC_INTERVAL,
             health_check_interval: Duration::from_secs(5),
             credentials: Credentials::default(),
             tls: None,
             max_streams: DEFAULT_MAX_STREAMS,
             max_concurrent_streams: DEFAULT_MAX_CONCURRENT_STREAMS,
-            keepalive_interval: Duration::from_secs(60),
-            keepalive_timeout: Duration::from_secs(20),
-            stream_max_age: Duration::from_secs(3600),
+            keepalive_interval: DEFAULT_KEEPALIVE_INTERVAL,
+            keepalive_timeout: DEFAULT_KEEPALIVE_TIMEOUT,
+            stream_max_age: DEFAULT_STREAM_MAX_AGE,
             feed_window: DEFAULT_FEED_WINDOW,
         }
     }

@@ -21,10 +21,13 @@ pub struct StoreOptions {
     pub acquire_timeout: Duration,
 }
 
+/// Connections in the pool unless configured (`VERDICT_DB_MAX_CONNECTIONS`).
+pub const DEFAULT_MAX_CONNECTIONS: u32 = 16;
+
 impl Default for StoreOptions {
     fn default() -> Self {
         Self {
-            max_connections: 10,
+            max_connections: DEFAULT_MAX_CONNECTIONS,
             acquire_timeout: Duration::from_secs(5),
         }
     }

@@ -32,7 +32,7 @@ mod span;
 mod sqlite_file;
 mod write_gate;
 
-pub use connect::StoreOptions;
+pub use connect::{DEFAULT_MAX_CONNECTIONS, StoreOptions};
 pub use error::Error;
 /// The schema this store expects, so callers can roll it back or inspect it without depending on
 /// `verdict-migration` themselves.
@@ -189,7 +189,15 @@ impl PurgeStore for SeaStore {
         limit: u32,
         traceparent: Option<String>,
     ) -> Result<Option<ExpiredBatch>, verdict_domain::Error> {
-        Ok(purge::purge_expired(&self.db, &self.writes, &self.target, cutoff, limit, traceparent).await?)
+        Ok(purge::purge_expired(
+            &self.db,
+            &self.writes,
+            &self.target,
+            cutoff,
+            limit,
+            traceparent,
+        )
+        .await?)
     }
 }
 

@@ -45,7 +45,9 @@ pub(crate) async fn insert(
         server.port = target.server_port,
         error.type = Empty,
     );
-    let inserted = insert_checked(db, gate, item).instrument(span.clone()).await;
+    let inserted = insert_checked(db, gate, item)
+        .instrument(span.clone())
+        .await;
     if let Err(error) = &inserted {
         span::record_error(&span, error);
     }

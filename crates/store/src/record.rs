@@ -97,7 +97,9 @@ pub(crate) async fn record(
         outcome = Empty,
         revision = Empty,
     );
-    let recorded = transaction(db, gate, delivery).instrument(span.clone()).await;
+    let recorded = transaction(db, gate, delivery)
+        .instrument(span.clone())
+        .await;
     match &recorded {
         Ok(recorded) => {
             span.record("outcome", recorded.label());

@@ -305,9 +305,7 @@ async fn decision(
     .await?;
     let mut conn = Conn::open(http).await?;
     let t0 = Instant::now();
-    let status = conn
-        .post(&signed, "IDENTIFICATION_MANUAL_FINISHED")
-        .await?;
+    let status = conn.post(&signed, "IDENTIFICATION_MANUAL_FINISHED").await?;
     let seen = fleet.finish(FINISH_TIMEOUT).await;
     let (times, failed, example) = judge(&seen, t0);
     let example = match status.is_success() {

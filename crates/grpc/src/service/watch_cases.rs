@@ -265,11 +265,7 @@ impl FeedStream {
     }
 
     /// Converts and sends one change: only changes that are sent are ever converted.
-    async fn send(
-        &mut self,
-        sink: &Sink<pb::WatchCasesResponse>,
-        change: &FeedChange,
-    ) {
+    async fn send(&mut self, sink: &Sink<pb::WatchCasesResponse>, change: &FeedChange) {
         if change.position <= self.after {
             // The store broke its contract; sending it would repeat a change.
             warn!(

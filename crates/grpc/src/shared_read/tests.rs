@@ -121,7 +121,11 @@ async fn watchers_opened_or_woken_together_share_one_read() {
     ))
     .await;
     assert!(results.iter().all(|r| r.as_ref().unwrap().is_some()));
-    assert_eq!(store.reads.load(Ordering::SeqCst), 1, "100 opened, one read");
+    assert_eq!(
+        store.reads.load(Ordering::SeqCst),
+        1,
+        "100 opened, one read"
+    );
 
     store.revision.store(1, Ordering::SeqCst);
     notify(&hub, 1);
