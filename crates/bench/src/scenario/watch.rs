@@ -108,6 +108,9 @@ async fn measure(
     tokio::time::sleep(Duration::from_millis(500)).await;
     let rss1 = rss_bytes(proc.pid());
     let cpu0 = cpu_us(proc.pid());
+    // A fresh connection: opening 100 000 streams outlasts the service's idle-connection timeout
+    // (VERDICT_HTTP_HEADER_TIMEOUT), which closes the one that created the case.
+    let mut conn = Conn::open(proc.http).await?;
     let t0 = Instant::now();
     verified &= target.decide(&mut conn, scan_ref).await?;
     let seen = fleet.finish(FINISH_TIMEOUT).await;
