@@ -8,6 +8,7 @@ use axum::response::{IntoResponse, Response};
 use http::{HeaderValue, StatusCode, header};
 use verdict_domain::{ErrorKind, SignatureError};
 
+use crate::access_log::Refusal;
 use crate::response::ErrorBody;
 
 /// Seconds iDenfy (or any client) is asked to wait before retrying a 503.
@@ -82,19 +83,20 @@ impl Error {
 impl IntoResponse for Error {
     fn into_response(self) -> Response {
         let status = self.status();
-        // The one place a failed request is logged: internal causes with their full chain,
-        // refusals with what the caller is told.
+        // Internal causes are logged here with their full chain; a refusal is logged once, by
+        // the access line, with what the caller is told.
         if status.is_server_error() {
             tracing::error!(status = status.as_u16(), error = %ErrorChain(&self), "request failed");
-        } else if status == StatusCode::UNAUTHORIZED {
-            tracing::warn!(status = status.as_u16(), reason = %self, "webhook signature refused");
-        } else {
-            tracing::info!(status = status.as_u16(), reason = %self, "request refused");
         }
-        let body = ErrorBody {
-            error: self.to_string(),
-        };
-        let mut response = (status, Json(body)).into_response();
+        let reason = self.to_string();
+        let refusal = (!status.is_server_error()).then(|| Refusal {
+            reason: reason.clone(),
+            signature: matches!(self, Self::Signature(_)),
+        });
+        let mut response = (status, Json(ErrorBody { error: reason })).into_response();
+        if let Some(refusal) = refusal {
+            response.extensions_mut().insert(refusal);
+        }
         if status == StatusCode::SERVICE_UNAVAILABLE {
             response
                 .headers_mut()

@@ -1,4 +1,5 @@
-//! What wraps every route: a request id, and one OpenTelemetry SERVER span per request.
+//! What wraps every route: a request id, one OpenTelemetry SERVER span and one access line per
+//! request.
 
 use std::net::SocketAddr;
 use std::time::Instant;
@@ -14,6 +15,8 @@ use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetReques
 use tracing::field::Empty;
 use tracing::{Instrument, Span};
 use verdict_telemetry::{metrics::metrics, propagation};
+
+use crate::access_log::{self, Refusal};
 
 /// Methods kept as they are in span names and attributes; others become `_OTHER` (semconv), so
 /// a client cannot put arbitrary text into span names.
@@ -34,7 +37,8 @@ pub(crate) fn around(router: Router) -> Router {
 
 /// Runs the request inside its span (extractors and handler included, so work spawned
 /// `in_current_span` and the traceparent stored with a delivery belong to it), then records the
-/// status on the span and the duration in `http.server.request.duration`.
+/// status on the span and the duration in `http.server.request.duration`, and writes the access
+/// line.
 async fn trace_request(request: Request, next: Next) -> Response {
     let started = Instant::now();
     let method = known_method(request.method().as_str());
@@ -62,9 +66,8 @@ async fn trace_request(request: Request, next: Next) -> Response {
         status,
         seconds,
     );
-    span.in_scope(|| {
-        tracing::info!(status, latency_ms = seconds * 1000.0, "request finished");
-    });
+    let refusal = response.extensions().get::<Refusal>();
+    span.in_scope(|| access_log::write(status, seconds, refusal));
     response
 }
 

@@ -17,6 +17,7 @@
 
 #![forbid(unsafe_code)]
 
+mod access_log;
 mod error;
 mod extract;
 mod health;

@@ -1,5 +1,6 @@
 //! The stdout log layer: pretty or JSON, filtered by `RUST_LOG` and nothing else.
 
+mod json_fields;
 mod trace_ids;
 
 use std::io::IsTerminal as _;
@@ -41,6 +42,7 @@ where
             .json()
             .with_current_span(false)
             .with_span_list(true)
+            .fmt_fields(json_fields::AppendingJsonFields)
             .map_event_format(|inner| trace_ids::WithTraceIds::new(inner, dispatch.clone()))
             .boxed(),
     };
