@@ -1,5 +1,6 @@
 //! The store's side of the filtered feed, on SQLite and PostgreSQL: filters in SQL with the
-//! snapshot as the authority, bounded ranges, and the migration that added the filter columns.
+//! snapshot as the authority, bounded ranges, the migration that added the filter columns, and
+//! the changed cases `GetCase`'s cache checks.
 
 use chrono::Utc;
 use verdict_domain::{
@@ -226,7 +227,49 @@ async fn the_filter_columns_migration_fills_rows_written_before_it(backend: Back
     assert_eq!(filled, expected);
 }
 
+/// What `GetCase`'s cache checks before answering: the head, and which cases changed after a
+/// position, cut at the limit and saying so.
+async fn changed_cases_reads_the_head_and_the_changes_after_a_position(backend: Backend) {
+    let Some(Fixture { store, _db }) = fixture(backend).await else {
+        return;
+    };
+    let empty = store.changed_cases(Cursor::START, 10).await.unwrap();
+    assert_eq!(empty.head, Cursor::START);
+    assert!(empty.changes.is_empty() && empty.complete);
+
+    record_all(&store, &FEED).await;
+    let owned = |pairs: &[(&str, u64)]| -> Vec<(String, u64)> {
+        pairs.iter().map(|(s, r)| ((*s).to_owned(), *r)).collect()
+    };
+    let all = store.changed_cases(Cursor(3), 10).await.unwrap();
+    assert_eq!(all.head, Cursor(8));
+    assert_eq!(
+        all.changes,
+        owned(&[("s4", 1), ("s1", 2), ("s2", 2), ("s3", 2), ("s4", 2)])
+    );
+    assert!(all.complete);
+
+    let exact = store.changed_cases(Cursor(6), 2).await.unwrap();
+    assert_eq!(exact.changes, owned(&[("s3", 2), ("s4", 2)]));
+    assert!(exact.complete, "exactly the limit is complete");
+
+    let cut = store.changed_cases(Cursor(5), 2).await.unwrap();
+    assert_eq!(cut.head, Cursor(8));
+    assert_eq!(cut.changes, owned(&[("s2", 2), ("s3", 2)]));
+    assert!(!cut.complete);
+
+    let none = store.changed_cases(Cursor(8), 10).await.unwrap();
+    assert_eq!(none.head, Cursor(8));
+    assert!(none.changes.is_empty() && none.complete);
+
+    // A cursor above the head (the database is an older copy) reads nothing and shows the head.
+    let ahead = store.changed_cases(Cursor(20), 10).await.unwrap();
+    assert_eq!(ahead.head, Cursor(8));
+    assert!(ahead.changes.is_empty());
+}
+
 on_every_backend!(
+    changed_cases_reads_the_head_and_the_changes_after_a_position,
     filters_and_ranges_select_exactly_the_matching_changes,
     rows_without_filter_columns_are_judged_by_their_snapshot,
     the_filter_columns_migration_fills_rows_written_before_it,

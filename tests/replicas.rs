@@ -1,13 +1,17 @@
 //! Several replicas on one PostgreSQL database and one Redis channel, and the guarantees of
 //! DESIGN.md section 5: a change reaches every replica's watchers, the feed never skips or
-//! repeats under concurrent ingest, and a lost notification is caught by the re-read.
+//! repeats under concurrent ingest, a lost notification is caught by the re-read, and GetCase
+//! on any replica returns what any replica acknowledged.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
 
 use verdict_domain::{CaseStore, EventType, NewDelivery, Payload};
-use verdict_proto::verdict::v1::{Decision, GetCaseRequest, get_case_request::Key};
+use verdict_proto::verdict::v1::admin_service_client::AdminServiceClient;
+use verdict_proto::verdict::v1::{
+    CaseView, Decision, GetCaseRequest, PurgeCaseRequest, get_case_request::Key,
+};
 use verdict_store::{SeaStore, StoreOptions};
 use verdict_testkit::payloads::{self, webhook};
 use verdict_testkit::streams::{next_case, next_change};
@@ -56,6 +60,93 @@ async fn webhook_on_one_replica_reaches_watchers_on_another() {
         .unwrap()
         .into_inner();
     assert_eq!(case.case.unwrap().decision(), Decision::Approved);
+}
+
+/// Read-after-acknowledge for `GetCase`, whose BASIC answers come from a cache: once any
+/// replica answered 200, a call on any replica returns that change or a newer one. No Redis, so
+/// nothing but the database can tell replica B; readers keep B's cache warm and busy meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn get_case_on_any_replica_returns_every_change_acknowledged_before_it() {
+    let Some(a) = TestApp::spawn_with(TestAppOptions::new(Backend::Postgres)).await else {
+        return;
+    };
+    let b = Arc::new(a.replica().await);
+    let revision_on = |app: Arc<TestApp>, scan_ref: String| async move {
+        app.get_case(&scan_ref, CaseView::Basic, false)
+            .await
+            .map(|case| (case.revision, case.decision(), case.purged_at.is_some()))
+    };
+    let scan_ref = payloads::scan_ref();
+    let busy = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let readers: Vec<_> = (0..4)
+        .map(|_| {
+            let (b, scan_ref, busy) = (b.clone(), scan_ref.clone(), busy.clone());
+            tokio::spawn(async move {
+                while busy.load(std::sync::atomic::Ordering::Relaxed) {
+                    let _ = revision_on(b.clone(), scan_ref.clone()).await;
+                }
+            })
+        })
+        .collect();
+
+    a.post_ok(AUTO, &webhook(&scan_ref).build()).await;
+    for _ in 0..3 {
+        let seen = revision_on(b.clone(), scan_ref.clone()).await.unwrap();
+        assert_eq!(seen, (1, Decision::Pending, false));
+    }
+    a.post_ok(
+        MANUAL,
+        &webhook(&scan_ref).overall("DENIED").final_(true).build(),
+    )
+    .await;
+    let seen = revision_on(b.clone(), scan_ref.clone()).await.unwrap();
+    assert_eq!(seen, (2, Decision::Denied, false));
+
+    let purge = PurgeCaseRequest {
+        scan_ref: scan_ref.clone(),
+    };
+    let url = format!("http://{}", a.grpc_addr());
+    let mut admin = within("connect", AdminServiceClient::connect(url))
+        .await
+        .unwrap();
+    within("PurgeCase on A", admin.purge_case(purge))
+        .await
+        .unwrap();
+    let seen = revision_on(b.clone(), scan_ref.clone()).await.unwrap();
+    assert_eq!(
+        seen,
+        (3, Decision::Denied, true),
+        "B shows the purge at once"
+    );
+
+    // Cases B has never been asked about, written on either replica, read on the other.
+    for round in 0..10 {
+        let (writer, reader): (&TestApp, &TestApp) =
+            if round % 2 == 0 { (&a, &b) } else { (&b, &a) };
+        let other = payloads::scan_ref();
+        writer.post_ok(AUTO, &webhook(&other).build()).await;
+        let got = reader
+            .get_case(&other, CaseView::Basic, false)
+            .await
+            .unwrap();
+        assert_eq!(got.revision, 1);
+        writer
+            .post_ok(
+                MANUAL,
+                &webhook(&other).overall("APPROVED").final_(true).build(),
+            )
+            .await;
+        let got = reader
+            .get_case(&other, CaseView::Basic, false)
+            .await
+            .unwrap();
+        assert_eq!((got.revision, got.decision()), (2, Decision::Approved));
+    }
+
+    busy.store(false, std::sync::atomic::Ordering::Relaxed);
+    for reader in readers {
+        within("a reader to stop", reader).await.unwrap();
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

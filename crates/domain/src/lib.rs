@@ -29,8 +29,8 @@ pub use fingerprint::Fingerprint;
 pub use machine::{Prior, Transition, apply};
 pub use payload::{AnswerError, Payload, StatusAnswer, named_scan_ref};
 pub use ports::{
-    CasePage, CaseQuery, CaseStore, ChangeBus, FeedChange, FeedQuery, NewDelivery, NewQuarantine,
-    Notification, QuarantineItem, Recorded,
+    CasePage, CaseQuery, CaseStore, ChangeBus, ChangedCases, FeedChange, FeedQuery, NewDelivery,
+    NewQuarantine, Notification, QuarantineItem, Recorded,
 };
 pub use purge::{ExpiredBatch, Purge, PurgeReason, PurgeStore};
 pub use quarantine::QuarantineReason;

@@ -189,6 +189,17 @@ pub struct FeedChange {
     pub traceparent: Option<String>,
 }
 
+/// Which cases changed after a feed position: what a cache of cases reads to stay exact.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChangedCases {
+    /// The feed's head when the read ran: every change at or below it had committed.
+    pub head: Cursor,
+    /// `(scan_ref, revision)` of the changes in `(after, head]`, in commit order: all of them
+    /// when `complete`, else only the first ones.
+    pub changes: Vec<(String, u64)>,
+    pub complete: bool,
+}
+
 /// Storage of cases, deliveries and the change feed.
 #[async_trait]
 pub trait CaseStore: Send + Sync + fmt::Debug + 'static {
@@ -232,6 +243,11 @@ pub trait CaseStore: Send + Sync + fmt::Debug + 'static {
 
     /// The newest feed position (the start when the feed is empty).
     async fn feed_head(&self) -> Result<Cursor, Error>;
+
+    /// The feed's head and which cases changed after `after` up to it, at most `limit` changes,
+    /// read as one snapshot. A head below `after` means the database went back in time (a
+    /// restore from an older copy).
+    async fn changed_cases(&self, after: Cursor, limit: u32) -> Result<ChangedCases, Error>;
 
     /// Quarantined deliveries still waiting (neither released by a reprocess nor erased by a
     /// purge), oldest first: at most `limit` of those with an id above `after` (0 for the

@@ -14,6 +14,7 @@
 mod admin;
 mod audit;
 mod auth;
+mod case_cache;
 pub mod convert;
 mod deliver;
 mod error;

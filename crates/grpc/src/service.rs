@@ -12,6 +12,7 @@ use verdict_proto::verdict::v1::{self as pb, case_service_server::CaseService};
 use crate::{
     GrpcOptions,
     auth::{Caller, Scope},
+    case_cache::CaseCache,
     feed_tail::FeedTail,
     shared_read::SharedReads,
     status,
@@ -27,6 +28,8 @@ mod watch_cases;
 #[derive(Debug)]
 pub(crate) struct CaseApi {
     store: Arc<dyn CaseStore>,
+    /// `GetCase`'s BASIC cases, checked against the feed on every call.
+    cases: CaseCache,
     /// The `WatchCase` reads, shared between the streams of one case.
     reads: Arc<SharedReads>,
     /// The feed's recent changes, read once for every `WatchCases` stream.
@@ -56,6 +59,7 @@ impl CaseApi {
         let reader = tokio::spawn(Arc::clone(&tail).run(streams.shutdown().clone()));
         Self {
             reads: SharedReads::new(Arc::clone(&store)),
+            cases: CaseCache::new(Arc::clone(&store)),
             tail,
             _tail_reader: AbortOnDropHandle::new(reader),
             store,

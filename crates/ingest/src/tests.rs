@@ -6,8 +6,8 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use chrono::TimeZone;
 use verdict_domain::{
-    Case, CaseEvent, CasePage, CaseQuery, Cursor, Decision, Error as DomainError, FeedChange,
-    FeedQuery, SignatureVerifier, UnverifiedWebhook,
+    Case, CaseEvent, CasePage, CaseQuery, ChangedCases, Cursor, Decision, Error as DomainError,
+    FeedChange, FeedQuery, SignatureVerifier, UnverifiedWebhook,
 };
 
 use super::*;
@@ -69,6 +69,9 @@ impl CaseStore for Recording {
         unreachable!("ingest never reads")
     }
     async fn feed_head(&self) -> Result<Cursor, DomainError> {
+        unreachable!("ingest never reads")
+    }
+    async fn changed_cases(&self, _: Cursor, _: u32) -> Result<ChangedCases, DomainError> {
         unreachable!("ingest never reads")
     }
     async fn quarantined(

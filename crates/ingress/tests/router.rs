@@ -13,8 +13,9 @@ use http::{Request, StatusCode, header};
 use tokio_util::sync::CancellationToken;
 use tower::ServiceExt;
 use verdict_domain::{
-    CaseEvent, CasePage, CaseQuery, CaseStore, ChangeBus, Cursor, Error, FeedChange, FeedQuery,
-    NewDelivery, NewQuarantine, Notification, QuarantineItem, Recorded, SignatureVerifier, sign,
+    CaseEvent, CasePage, CaseQuery, CaseStore, ChangeBus, ChangedCases, Cursor, Error, FeedChange,
+    FeedQuery, NewDelivery, NewQuarantine, Notification, QuarantineItem, Recorded,
+    SignatureVerifier, sign,
 };
 use verdict_ingress::{IngressState, router};
 
@@ -63,6 +64,9 @@ macro_rules! case_store {
                 $body
             }
             async fn feed_head(&self) -> Result<Cursor, Error> {
+                $body
+            }
+            async fn changed_cases(&self, _: Cursor, _: u32) -> Result<ChangedCases, Error> {
                 $body
             }
             async fn quarantined(&self, _: i64, _: u32) -> Result<Vec<QuarantineItem>, Error> {

@@ -5,10 +5,10 @@ use std::ops::RangeInclusive;
 
 use sea_orm::sea_query::{self, Expr, Query};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Select,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
+    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, Statement,
 };
-use verdict_domain::{Cursor, FeedChange, FeedFilter, FeedQuery};
+use verdict_domain::{ChangedCases, Cursor, FeedChange, FeedFilter, FeedQuery};
 
 use crate::entity::{case_change, feed_counter};
 use crate::{Error, convert, read};
@@ -130,6 +130,61 @@ fn sql_filter(filter: &FeedFilter) -> Condition {
         );
     }
     condition
+}
+
+/// `feed_counter`'s value and the changes above `$1` up to it, in one statement so that both
+/// come from one snapshot. Always the same text, so each pooled connection prepares it once.
+/// With no change in the range the one row has NULLs on the right.
+const CHANGED_CASES_POSTGRES: &str = "SELECT f.value, c.scan_ref, c.revision \
+    FROM feed_counter f \
+    LEFT JOIN case_changes c ON c.position > $1 AND c.position <= f.value \
+    WHERE f.id = 1 ORDER BY c.position LIMIT $2";
+const CHANGED_CASES_SQLITE: &str = "SELECT f.value, c.scan_ref, c.revision \
+    FROM feed_counter f \
+    LEFT JOIN case_changes c ON c.position > ? AND c.position <= f.value \
+    WHERE f.id = 1 ORDER BY c.position LIMIT ?";
+
+/// See [`verdict_domain::CaseStore::changed_cases`].
+pub(crate) async fn changed_cases(
+    db: &DatabaseConnection,
+    after: Cursor,
+    limit: u32,
+) -> Result<ChangedCases, Error> {
+    let backend = db.get_database_backend();
+    let sql = match backend {
+        DbBackend::Postgres => CHANGED_CASES_POSTGRES,
+        _ => CHANGED_CASES_SQLITE,
+    };
+    // One more than asked, to tell a complete answer from a cut one.
+    let values = [
+        convert::position(after).into(),
+        (i64::from(limit) + 1).into(),
+    ];
+    let rows = db
+        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+        .await?;
+    let head = match rows.first() {
+        Some(row) => row.try_get_by_index::<i64>(0)?,
+        None => return Err(Error::corrupt("feed_counter row 1 missing")),
+    };
+    let mut changes = Vec::with_capacity(rows.len());
+    for row in &rows {
+        let scan_ref = row.try_get_by_index::<Option<String>>(1)?;
+        let revision = row.try_get_by_index::<Option<i64>>(2)?;
+        if let (Some(scan_ref), Some(revision)) = (scan_ref, revision) {
+            changes.push((
+                scan_ref,
+                convert::to_u64(revision, "case_changes.revision")?,
+            ));
+        }
+    }
+    let complete = changes.len() <= limit as usize;
+    changes.truncate(limit as usize);
+    Ok(ChangedCases {
+        head: Cursor(convert::to_u64(head, "feed_counter.value")?),
+        changes,
+        complete,
+    })
 }
 
 /// The last assigned feed position, `Cursor::START` on an empty feed.

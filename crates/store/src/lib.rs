@@ -13,9 +13,9 @@ use sea_orm::{
     TransactionTrait,
 };
 use verdict_domain::{
-    Backlog, BacklogStore, Case, CaseEvent, CasePage, CaseQuery, CaseStore, Claim, Cursor,
-    DueQuery, ExpiredBatch, FeedChange, FeedQuery, NewDelivery, NewQuarantine, NextLookup, Purge,
-    PurgeStore, QuarantineItem, ReconcileQueue, Recorded,
+    Backlog, BacklogStore, Case, CaseEvent, CasePage, CaseQuery, CaseStore, ChangedCases, Claim,
+    Cursor, DueQuery, ExpiredBatch, FeedChange, FeedQuery, NewDelivery, NewQuarantine, NextLookup,
+    Purge, PurgeStore, QuarantineItem, ReconcileQueue, Recorded,
 };
 
 mod connect;
@@ -158,6 +158,14 @@ impl CaseStore for SeaStore {
 
     async fn feed_head(&self) -> Result<Cursor, verdict_domain::Error> {
         Ok(feed::head(&self.db).await?)
+    }
+
+    async fn changed_cases(
+        &self,
+        after: Cursor,
+        limit: u32,
+    ) -> Result<ChangedCases, verdict_domain::Error> {
+        Ok(feed::changed_cases(&self.db, after, limit).await?)
     }
 
     async fn quarantined(

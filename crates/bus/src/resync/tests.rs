@@ -4,8 +4,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use async_trait::async_trait;
 use verdict_domain::{
-    Case, CaseEvent, CasePage, CaseQuery, Cursor, Error, FeedChange, FeedQuery, NewDelivery,
-    NewQuarantine, Notification, QuarantineItem, Recorded,
+    Case, CaseEvent, CasePage, CaseQuery, ChangedCases, Cursor, Error, FeedChange, FeedQuery,
+    NewDelivery, NewQuarantine, Notification, QuarantineItem, Recorded,
 };
 
 use super::*;
@@ -44,6 +44,10 @@ impl CaseStore for FakeStore {
 
     async fn feed_head(&self) -> Result<Cursor, Error> {
         Ok(Cursor(*self.head.lock().unwrap()))
+    }
+
+    async fn changed_cases(&self, _: Cursor, _: u32) -> Result<ChangedCases, Error> {
+        unreachable!("the resync reads revisions, not the feed")
     }
 
     async fn record(&self, _: NewDelivery) -> Result<Recorded, Error> {

@@ -8,8 +8,8 @@ use async_trait::async_trait;
 use chrono::Utc;
 use verdict_bus::Hub;
 use verdict_domain::{
-    CaseEvent, CasePage, CaseQuery, Cursor, Decision, FeedChange, FeedQuery, NewDelivery,
-    NewQuarantine, Notification, QuarantineItem, Recorded,
+    CaseEvent, CasePage, CaseQuery, ChangedCases, Cursor, Decision, FeedChange, FeedQuery,
+    NewDelivery, NewQuarantine, Notification, QuarantineItem, Recorded,
 };
 
 use super::*;
@@ -81,6 +81,9 @@ impl CaseStore for CountingStore {
         unimplemented!("not used by shared reads")
     }
     async fn feed_head(&self) -> Result<Cursor, Error> {
+        unimplemented!("not used by shared reads")
+    }
+    async fn changed_cases(&self, _: Cursor, _: u32) -> Result<ChangedCases, Error> {
         unimplemented!("not used by shared reads")
     }
     async fn quarantined(&self, _: i64, _: u32) -> Result<Vec<QuarantineItem>, Error> {

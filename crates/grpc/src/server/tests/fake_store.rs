@@ -13,9 +13,9 @@ use std::{
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use verdict_domain::{
-    Case, CaseEvent, CasePage, CaseQuery, CaseStore, Cursor, Error, ExpiredBatch, FeedChange,
-    FeedQuery, NewDelivery, NewQuarantine, Notification, Purge, PurgeStore, QuarantineItem,
-    Recorded,
+    Case, CaseEvent, CasePage, CaseQuery, CaseStore, ChangedCases, Cursor, Error, ExpiredBatch,
+    FeedChange, FeedQuery, NewDelivery, NewQuarantine, Notification, Purge, PurgeStore,
+    QuarantineItem, Recorded,
 };
 
 #[derive(Debug, Default)]
@@ -215,6 +215,25 @@ impl CaseStore for FakeStore {
         self.check()?;
         let inner = self.inner.lock().unwrap();
         Ok(inner.feed.last().map_or(Cursor::START, |c| c.position))
+    }
+
+    async fn changed_cases(&self, after: Cursor, limit: u32) -> Result<ChangedCases, Error> {
+        self.check()?;
+        let inner = self.inner.lock().unwrap();
+        let head = inner.feed.last().map_or(Cursor::START, |c| c.position);
+        let mut changes: Vec<(String, u64)> = inner
+            .feed
+            .iter()
+            .filter(|change| change.position > after)
+            .map(|change| (change.case.scan_ref.clone(), change.case.revision))
+            .collect();
+        let complete = changes.len() <= limit as usize;
+        changes.truncate(limit as usize);
+        Ok(ChangedCases {
+            head,
+            changes,
+            complete,
+        })
     }
 
     async fn quarantined(&self, _: i64, _: u32) -> Result<Vec<QuarantineItem>, Error> {

@@ -1,0 +1,209 @@
+//! `GetCase` answers from memory that are exact on every replica.
+//!
+//! Reading a case costs a pooled connection, a query of twenty-odd columns, the model's mapping
+//! and the conversion to the wire type: most of `GetCase`'s CPU on SQLite (perf, `verdict-bench
+//! getcase`). The cache keeps converted BASIC cases and checks them against the feed before it
+//! answers. It never keeps the FULL view: personal data is not held in memory beyond a call, so a
+//! purge cannot leave a copy behind.
+//!
+//! Read-after-acknowledge: a `GetCase` that starts after any replica answered 200 for a change
+//! returns that change or a newer one. Before answering, a call waits for a *check* that began
+//! after the call did: one statement reading the feed's head and which cases changed since the
+//! previous check ([`CaseStore::changed_cases`]). Feed positions are handed out in commit order,
+//! so every change acknowledged before the call lies at or below that head and was seen by this
+//! check or an earlier one; a cached case is answered only when no change seen since has a
+//! higher revision. Checks run one at a time and every call that arrives while one runs shares
+//! the next, so under load many calls cost one statement.
+//!
+//! When the cache cannot follow the feed it forgets everything, and reads that began before
+//! cannot put their result in: more changes since the last check than one check reads, a head
+//! below the last one (the database was replaced by an older copy), or too many changed cases
+//! remembered for reads in flight.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+
+use verdict_domain::{CaseStore, ChangedCases, Cursor, Error};
+use verdict_proto::verdict::v1 as pb;
+
+use crate::convert;
+
+/// Changes one check reads; more since the last check and the cache starts over.
+const CHECK_LIMIT: u32 = 1000;
+/// Cases kept; beyond, an arbitrary one makes room (a miss costs one read, as without a cache).
+const MAX_ENTRIES: usize = 10_000;
+/// Changed cases remembered for reads in flight; beyond, the cache starts over.
+const MAX_CHANGED: usize = 50_000;
+
+/// See the module docs.
+#[derive(Debug)]
+pub(crate) struct CaseCache {
+    store: Arc<dyn CaseStore>,
+    /// One check at a time; calls queue here for the next one.
+    checking: tokio::sync::Mutex<()>,
+    /// Checks begun so far: a call needs one numbered above the count it saw on arrival.
+    begun: AtomicU64,
+    /// The number of the last check that completed.
+    completed: AtomicU64,
+    state: Mutex<State>,
+}
+
+/// Every entry is current as of the last check: a check removes the entries its changes make
+/// stale, and a read's result is kept only if no change it may have missed was seen.
+#[derive(Debug, Default)]
+struct State {
+    /// The head as of the last check; `None` before the first.
+    head: Option<Cursor>,
+    /// Bumped whenever the cache forgets everything: a read that began in an older epoch keeps
+    /// its result to itself.
+    epoch: u64,
+    entries: HashMap<String, Entry>,
+    /// The newest revision each case reached in the changes checked while reads were in
+    /// flight: such a read may have seen the case before that change.
+    changed: HashMap<String, u64>,
+    /// Reads of the store in flight.
+    reading: usize,
+}
+
+#[derive(Debug)]
+struct Entry {
+    revision: u64,
+    case: pb::Case,
+}
+
+impl CaseCache {
+    pub(crate) fn new(store: Arc<dyn CaseStore>) -> Self {
+        Self {
+            store,
+            checking: tokio::sync::Mutex::new(()),
+            begun: AtomicU64::new(0),
+            completed: AtomicU64::new(0),
+            state: Mutex::default(),
+        }
+    }
+
+    /// The BASIC view of a case, current as of a check that began after this call did.
+    pub(crate) async fn basic_case(&self, scan_ref: &str) -> Result<Option<pb::Case>, Error> {
+        let epoch = self.check().await?;
+        let reading = {
+            let mut state = self.lock();
+            if let Some(entry) = state.entries.get(scan_ref) {
+                return Ok(Some(entry.case.clone()));
+            }
+            state.reading += 1;
+            Reading(self)
+        };
+        // A read that begins now sees every change the check saw.
+        let Some(case) = self.store.case(scan_ref, false).await? else {
+            return Ok(None);
+        };
+        let revision = case.revision;
+        let case = convert::case_to_proto(case, pb::CaseView::Basic);
+        self.keep(scan_ref, epoch, revision, &case);
+        drop(reading);
+        Ok(Some(case))
+    }
+
+    /// Waits for a check that began after this call, running it unless another call already
+    /// is; returns the epoch the cache is in afterwards.
+    async fn check(&self) -> Result<u64, Error> {
+        let arrived = self.begun.load(Ordering::SeqCst);
+        let _turn = self.checking.lock().await;
+        if self.completed.load(Ordering::SeqCst) <= arrived {
+            let number = self.begun.fetch_add(1, Ordering::SeqCst) + 1;
+            let head = self.lock().head;
+            let answer = match head {
+                Some(head) => self.store.changed_cases(head, CHECK_LIMIT).await?,
+                None => ChangedCases {
+                    head: self.store.feed_head().await?,
+                    changes: Vec::new(),
+                    complete: true,
+                },
+            };
+            self.lock().follow(answer);
+            self.completed.store(number, Ordering::SeqCst);
+        }
+        Ok(self.lock().epoch)
+    }
+
+    /// Keeps what a read found, unless the cache started over since the read's check or a
+    /// change the read may have missed was seen meanwhile.
+    fn keep(&self, scan_ref: &str, epoch: u64, revision: u64, case: &pb::Case) {
+        let mut state = self.lock();
+        let missed = state
+            .changed
+            .get(scan_ref)
+            .is_some_and(|&changed| changed > revision);
+        if state.epoch != epoch || missed {
+            return;
+        }
+        if state.entries.len() >= MAX_ENTRIES
+            && !state.entries.contains_key(scan_ref)
+            && let Some(evicted) = state.entries.keys().next().cloned()
+        {
+            state.entries.remove(&evicted);
+        }
+        state.entries.insert(
+            scan_ref.to_owned(),
+            Entry {
+                revision,
+                case: case.clone(),
+            },
+        );
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    #[cfg(test)]
+    fn len(&self) -> usize {
+        self.lock().entries.len()
+    }
+}
+
+impl State {
+    /// Takes in what a check read.
+    fn follow(&mut self, answer: ChangedCases) {
+        let went_back = self.head.is_some_and(|head| answer.head < head);
+        let too_many = self.changed.len() + answer.changes.len() > MAX_CHANGED;
+        self.head = Some(answer.head);
+        if went_back || !answer.complete || too_many {
+            self.entries.clear();
+            self.changed.clear();
+            self.epoch += 1;
+            return;
+        }
+        for (scan_ref, revision) in answer.changes {
+            if self
+                .entries
+                .get(&scan_ref)
+                .is_some_and(|entry| entry.revision < revision)
+            {
+                self.entries.remove(&scan_ref);
+            }
+            if self.reading > 0 {
+                let newest = self.changed.entry(scan_ref).or_default();
+                *newest = (*newest).max(revision);
+            }
+        }
+        if self.reading == 0 {
+            // Every read from now on begins after this check: nothing to hold against it.
+            self.changed.clear();
+        }
+    }
+}
+
+/// A read of the store in flight, counted until it is kept or given up (also when the call is
+/// cancelled).
+struct Reading<'a>(&'a CaseCache);
+
+impl Drop for Reading<'_> {
+    fn drop(&mut self) {
+        self.0.lock().reading -= 1;
+    }
+}
+
+#[cfg(test)]
+mod tests;
