@@ -16,6 +16,7 @@ use verdict_bus::{Hub, Resync};
 use verdict_domain::{CaseStore, ChangeBus, SignatureVerifier};
 use verdict_grpc::{AdminUseCases, Credentials, ServerTls};
 use verdict_ingest::Ingest;
+use verdict_ingest::readiness::Readiness;
 use verdict_ingress::{ServeOptions, SourceFilter};
 use verdict_lifecycle::Lifecycle;
 use verdict_reconcile::{BacklogGauges, IdenfyClient, Reconciler, Schedule, Scheduler};
@@ -186,6 +187,15 @@ impl App {
         let backlog_task = tokio::spawn(
             BacklogGauges::new(store.clone(), config.backlog_interval).run(shutdown.clone()),
         );
+        // One readiness signal: `/readyz` on both listeners and gRPC health report it. Serving
+        // starts once the first ping has an answer (at most one interval), so the first probe
+        // already tells the truth.
+        let readiness = Readiness::spawn(
+            store_port.clone(),
+            config.readiness_interval,
+            shutdown.clone(),
+        );
+        readiness.clone().changed().await;
         let ingress = verdict_ingress::router(verdict_ingress::IngressState {
             store: store_port.clone(),
             bus,
@@ -195,9 +205,10 @@ impl App {
             body_timeout: config.http.http_body_timeout,
             max_inflight: config.http.max_inflight(config.database.db_max_connections),
             source_filter,
+            readiness: readiness.clone(),
             shutdown: shutdown.clone(),
         });
-        let admin_router = verdict_ingress::admin_router(store_port.clone(), shutdown.clone());
+        let admin_router = verdict_ingress::admin_router(readiness.clone(), shutdown.clone());
         let serve_options = ServeOptions {
             header_read_timeout: config.http.http_header_timeout,
             max_connections: config.http.http_max_connections,
@@ -233,6 +244,7 @@ impl App {
                 store_port.clone(),
                 hub.clone(),
                 admin_use_cases,
+                readiness,
                 verdict_grpc::GrpcOptions {
                     heartbeat_interval: config.heartbeat_interval,
                     poll_interval: config.resync_interval,
@@ -244,7 +256,6 @@ impl App {
                     keepalive_timeout: config.grpc.grpc_keepalive_timeout,
                     stream_max_age: config.grpc.stream_max_age,
                     feed_window: config.grpc.feed_window,
-                    ..verdict_grpc::GrpcOptions::default()
                 },
                 shutdown.clone(),
             );

@@ -228,6 +228,12 @@ pub struct Config {
     #[command(flatten)]
     pub reconcile: ReconcileConfig,
 
+    /// How often the database is pinged for `/readyz` and gRPC health (one signal for both), and
+    /// how long a ping may take.
+    #[arg(long, env = "VERDICT_READINESS_INTERVAL",
+        default_value = duration_text(verdict_ingest::readiness::DEFAULT_READINESS_INTERVAL), value_parser = parse_duration)]
+    pub readiness_interval: Duration,
+
     /// How often the backlog gauges (oldest open case, quarantine depth) are read from the
     /// database: one indexed query each.
     #[arg(long, env = "VERDICT_BACKLOG_INTERVAL", default_value = "15s", value_parser = parse_duration)]
@@ -420,6 +426,10 @@ mod tests {
         assert_eq!(
             c.backlog_interval,
             verdict_reconcile::DEFAULT_BACKLOG_INTERVAL
+        );
+        assert_eq!(
+            c.readiness_interval,
+            verdict_ingest::readiness::DEFAULT_READINESS_INTERVAL
         );
         assert_eq!(c.grpc.grpc_max_streams, verdict_grpc::DEFAULT_MAX_STREAMS);
         assert_eq!(

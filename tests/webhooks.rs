@@ -3,6 +3,9 @@
 
 use serde_json::{Value, json};
 use tonic::Code;
+use tonic_health::pb::health_check_response::ServingStatus;
+use tonic_health::pb::health_client::HealthClient;
+use tonic_health::pb::{HealthCheckRequest, HealthCheckResponse};
 use verdict_proto::verdict::v1::{Case, CaseView, Decision};
 use verdict_testkit::payloads::{self, REAL_LEGACY, REAL_NEW, webhook};
 use verdict_testkit::{Backend, TestApp, TestAppOptions, on_every_backend, within};
@@ -433,6 +436,33 @@ async fn json_content_type_with_charset_is_accepted() {
     assert_eq!(raw_post(&app, &headers, body).await.0, 200);
 }
 
+/// The app's gRPC health for the whole server, as a stream of changes.
+async fn serving_updates(app: &TestApp) -> tonic::Streaming<HealthCheckResponse> {
+    let url = format!("http://{}", app.grpc_addr());
+    let endpoint = tonic::transport::Channel::from_shared(url).unwrap();
+    let mut client = HealthClient::new(within("connect", endpoint.connect()).await.unwrap());
+    within("health watch", client.watch(HealthCheckRequest::default()))
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Waits (bounded) until the health stream reports `wanted`.
+async fn next_serving_status(
+    updates: &mut tonic::Streaming<HealthCheckResponse>,
+    wanted: ServingStatus,
+) {
+    within("a health update", async {
+        while let Some(update) = updates.message().await.unwrap() {
+            if update.status() == wanted {
+                return;
+            }
+        }
+        panic!("the health stream ended before {wanted:?}");
+    })
+    .await;
+}
+
 #[tokio::test]
 async fn database_outage_is_503_with_retry_after_and_the_retry_is_stored() {
     let Some(app) = TestApp::spawn(Backend::Postgres).await else {
@@ -441,22 +471,31 @@ async fn database_outage_is_503_with_retry_after_and_the_retry_is_stored() {
     let scan_ref = payloads::scan_ref();
     let body = webhook(&scan_ref).overall("APPROVED").final_(true).build();
 
+    let mut health = serving_updates(&app).await;
     app.database().set_reachable(false).await;
     let response = app.post_webhook(Some(MANUAL), &body).await;
     assert_eq!(response.status().as_u16(), 503);
     assert!(response.headers().contains_key("retry-after"));
     let answer: Value = response.json().await.unwrap();
     assert!(answer["error"].is_string(), "{answer}");
+    // The next readiness ping fails: gRPC health says so, and `/readyz` on both listeners,
+    // reading the same signal, says so the same moment.
+    next_serving_status(&mut health, ServingStatus::NotServing).await;
+    for url in [app.url("/readyz"), app.admin_url("/readyz")] {
+        let ready = within("readyz", app.http().get(&url).send()).await.unwrap();
+        assert_eq!(
+            ready.status().as_u16(),
+            503,
+            "{url}: not ready while the database is down"
+        );
+    }
+
+    app.database().set_reachable(true).await;
+    next_serving_status(&mut health, ServingStatus::Serving).await;
     let ready = within("readyz", app.http().get(app.url("/readyz")).send())
         .await
         .unwrap();
-    assert_eq!(
-        ready.status().as_u16(),
-        503,
-        "not ready while the database is down"
-    );
-
-    app.database().set_reachable(true).await;
+    assert_eq!(ready.status().as_u16(), 200, "ready again");
     // iDenfy retries the same delivery: it is stored once and applied.
     let (status, answer) = post(&app, Some(MANUAL), &body).await;
     assert_eq!(

@@ -9,6 +9,7 @@ use tonic::transport::{Server, server::TcpIncoming};
 use tracing::info;
 use verdict_bus::Hub;
 use verdict_domain::CaseStore;
+use verdict_ingest::readiness::Readiness;
 use verdict_proto::verdict::v1::admin_service_server::AdminServiceServer;
 use verdict_proto::verdict::v1::case_service_server::CaseServiceServer;
 
@@ -33,8 +34,6 @@ pub struct GrpcOptions {
     /// the database was replaced by an older copy. Streams themselves never poll: a lost
     /// notification is caught by the bus's batched `Resync`.
     pub poll_interval: Duration,
-    /// How often the database is pinged to decide the health status (also the ping timeout).
-    pub health_check_interval: Duration,
     /// Who may call `CaseService`, with which scopes; empty means no authentication.
     pub credentials: Credentials,
     /// TLS (and mutual TLS) on the listener; `None` serves plaintext h2c.
@@ -63,7 +62,6 @@ impl GrpcOptions {
         Self {
             heartbeat_interval: self.heartbeat_interval.max(FLOOR),
             poll_interval: self.poll_interval.max(FLOOR),
-            health_check_interval: self.health_check_interval.max(FLOOR),
             feed_window: self.feed_window.max(1),
             keepalive_interval: self.keepalive_interval.max(FLOOR),
             keepalive_timeout: self.keepalive_timeout.max(FLOOR),
@@ -101,7 +99,6 @@ impl Default for GrpcOptions {
         Self {
             heartbeat_interval: DEFAULT_HEARTBEAT_INTERVAL,
             poll_interval: verdict_bus::DEFAULT_RESYNC_INTERVAL,
-            health_check_interval: Duration::from_secs(5),
             credentials: Credentials::default(),
             tls: None,
             max_streams: DEFAULT_MAX_STREAMS,
@@ -125,13 +122,14 @@ impl Default for GrpcOptions {
 /// On shutdown: health turns NOT_SERVING first, then every open stream ends with
 /// `UNAVAILABLE "server shutting down"` (clients resume elsewhere), then the server drains
 /// in-flight unary calls and returns. Put a timeout around it if the drain must be bounded.
-/// Health is SERVING while the store answers `ping` (checked every
-/// `options.health_check_interval`), NOT_SERVING otherwise.
+/// Health is SERVING while `readiness` is (the database answered its last ping), NOT_SERVING
+/// otherwise.
 pub async fn serve(
     listener: TcpListener,
     store: Arc<dyn CaseStore>,
     hub: Arc<Hub>,
     admin: AdminUseCases,
+    readiness: Readiness,
     options: GrpcOptions,
     shutdown: CancellationToken,
 ) -> Result<(), Error> {
@@ -145,7 +143,7 @@ pub async fn serve(
     let streams = CancellationToken::new();
     let _end_streams = streams.clone().drop_guard();
 
-    let health = Health::new(reporter, Arc::clone(&store), options.health_check_interval);
+    let health = Health::new(reporter, readiness);
     let health = AbortOnDropHandle::new(tokio::spawn(health.run(shutdown.clone())));
     let signal = {
         let streams = streams.clone();

@@ -19,11 +19,15 @@
 //! A status answer enters only through [`Ingest::reconcile`], the one way to record a delivery
 //! of event type RECONCILED: every other entrance reads the event type from the unsigned
 //! header, which never names it.
+//!
+//! [`readiness`] is the other thing both entrances share: whether the database answers, as one
+//! signal for `/readyz` and `grpc.health.v1`.
 
 #![forbid(unsafe_code)]
 
 mod error;
 mod publish;
+pub mod readiness;
 mod reprocess;
 pub mod triage;
 

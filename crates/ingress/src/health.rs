@@ -2,24 +2,17 @@
 //! one.
 
 use std::sync::Arc;
-use std::time::Duration;
 
 use axum::extract::State;
 use axum::response::IntoResponse;
 use http::{StatusCode, header};
 use tokio_util::sync::CancellationToken;
-use verdict_domain::CaseStore;
-
-use crate::error::ErrorChain;
-
-/// Readiness probes usually time out after 1 s; answering 503 a little earlier gives the
-/// orchestrator a reason instead of a timeout.
-const PING_TIMEOUT: Duration = Duration::from_millis(900);
+use verdict_ingest::readiness::{Readiness, Status};
 
 /// What the probes look at.
 #[derive(Debug)]
 pub(crate) struct Probes {
-    pub(crate) store: Arc<dyn CaseStore>,
+    pub(crate) readiness: Readiness,
     pub(crate) shutdown: CancellationToken,
 }
 
@@ -29,18 +22,15 @@ pub(crate) async fn healthz() -> &'static str {
     "ok"
 }
 
-/// Readiness: no shutdown has begun and the database answers a ping in time.
+/// Readiness: no shutdown has begun and the database answered the process's last ping (the
+/// signal gRPC health follows too); the probe itself asks the database nothing.
 pub(crate) async fn readyz(State(probes): State<Arc<Probes>>) -> (StatusCode, String) {
     if probes.shutdown.is_cancelled() {
         return unready("shutting down");
     }
-    match tokio::time::timeout(PING_TIMEOUT, probes.store.ping()).await {
-        Ok(Ok(())) => (StatusCode::OK, "ready".to_owned()),
-        Ok(Err(err)) => {
-            tracing::warn!(error = %ErrorChain(&err), "readiness ping failed");
-            unready(&err.to_string())
-        }
-        Err(_) => unready(&format!("storage did not answer within {PING_TIMEOUT:?}")),
+    match probes.readiness.status() {
+        Status::Ready => (StatusCode::OK, "ready".to_owned()),
+        Status::Unready(reason) => unready(&reason),
     }
 }
 

@@ -7,8 +7,8 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::routing::{get, post};
 use tokio_util::sync::CancellationToken;
-use verdict_domain::CaseStore;
 use verdict_ingest::Ingest;
+use verdict_ingest::readiness::Readiness;
 
 use crate::health::Probes;
 use crate::inflight::Inflight;
@@ -18,7 +18,8 @@ use crate::{IngressState, health, inflight, layers, source, webhook};
 pub const WEBHOOK_PATH: &str = "/webhooks/idenfy";
 /// Liveness probe: answers while the process can serve HTTP at all.
 pub const HEALTHZ_PATH: &str = "/healthz";
-/// Readiness probe: answers 200 only while the database does and no shutdown has begun.
+/// Readiness probe: answers 200 only while the database answered the last readiness ping and
+/// no shutdown has begun.
 pub const READYZ_PATH: &str = "/readyz";
 /// Prometheus scrape, on the admin listener only.
 pub const METRICS_PATH: &str = "/metrics";
@@ -44,7 +45,7 @@ pub fn router(state: IngressState) -> Router {
     // The webhook extractor enforces `max_body_bytes` itself; setting axum's limit to the same
     // value keeps any body extractor added later in line with it instead of axum's 2 MB default.
     let body_limit = DefaultBodyLimit::max(state.max_body_bytes);
-    let probes = probes(Arc::clone(&state.store), state.shutdown.clone());
+    let probes = probes(state.readiness.clone(), state.shutdown.clone());
     let inflight = Inflight::new(state.max_inflight);
     let source_filter = state.source_filter.clone();
     let ingest = Ingest::new(Arc::clone(&state.store), Arc::clone(&state.bus))
@@ -68,15 +69,18 @@ pub fn router(state: IngressState) -> Router {
 /// `GET /metrics`, `GET /healthz` and `GET /readyz` for the admin listener
 /// (`VERDICT_ADMIN_ADDR`), which is not exposed publicly. Untraced: scrapes and probes every few
 /// seconds would bury the traces operators look for.
-pub fn admin_router(store: Arc<dyn CaseStore>, shutdown: CancellationToken) -> Router {
+pub fn admin_router(readiness: Readiness, shutdown: CancellationToken) -> Router {
     Router::new()
         .route(METRICS_PATH, get(health::metrics))
-        .merge(probes(store, shutdown))
+        .merge(probes(readiness, shutdown))
 }
 
-fn probes(store: Arc<dyn CaseStore>, shutdown: CancellationToken) -> Router {
+fn probes(readiness: Readiness, shutdown: CancellationToken) -> Router {
     Router::new()
         .route(HEALTHZ_PATH, get(health::healthz))
         .route(READYZ_PATH, get(health::readyz))
-        .with_state(Arc::new(Probes { store, shutdown }))
+        .with_state(Arc::new(Probes {
+            readiness,
+            shutdown,
+        }))
 }

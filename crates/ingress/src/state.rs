@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use tokio_util::sync::CancellationToken;
 use verdict_domain::{CaseStore, ChangeBus, SignatureVerifier};
+use verdict_ingest::readiness::Readiness;
 
 use crate::SourceFilter;
 
@@ -47,6 +48,8 @@ pub struct IngressState {
     pub max_inflight: usize,
     /// Where webhooks may come from; `None` accepts any source (the signature still decides).
     pub source_filter: Option<SourceFilter>,
+    /// Whether the database answers: the process's one signal, which `/readyz` reports.
+    pub readiness: Readiness,
     /// Cancelled when the process starts shutting down, so `/readyz` turns traffic away first.
     pub shutdown: CancellationToken,
 }
@@ -58,12 +61,14 @@ impl IngressState {
         store: Arc<dyn CaseStore>,
         bus: Arc<dyn ChangeBus>,
         verifier: SignatureVerifier,
+        readiness: Readiness,
         shutdown: CancellationToken,
     ) -> Self {
         Self {
             store,
             bus,
             verifier,
+            readiness,
             write_timeout: DEFAULT_WRITE_TIMEOUT,
             max_body_bytes: DEFAULT_MAX_BODY_BYTES,
             body_timeout: DEFAULT_BODY_TIMEOUT,

@@ -17,6 +17,7 @@ use verdict_domain::{
     FeedQuery, NewDelivery, NewQuarantine, Notification, QuarantineItem, Recorded,
     SignatureVerifier, sign,
 };
+use verdict_ingest::readiness::Readiness;
 use verdict_ingress::{IngressState, router};
 
 const KEY: &[u8] = b"test-signing-key";
@@ -98,8 +99,15 @@ impl ChangeBus for Untouchable {
     }
 }
 
+/// A state over `store`; readiness pings a store that never answers, so `/readyz` is 503
+/// unless a test says otherwise.
 fn state(store: Arc<dyn CaseStore>) -> IngressState {
     IngressState {
+        readiness: Readiness::spawn(
+            Arc::new(Hanging),
+            Duration::from_secs(600),
+            CancellationToken::new(),
+        ),
         store,
         bus: Arc::new(Untouchable),
         verifier: SignatureVerifier::new([KEY]),
@@ -171,14 +179,31 @@ async fn readyz_is_unavailable_once_shutdown_begins() {
 }
 
 #[tokio::test]
-async fn readyz_is_unavailable_when_the_database_hangs() {
-    let response = send(
-        state(Arc::new(Hanging)),
-        Request::get("/readyz").body(Body::empty()).unwrap(),
-    )
-    .await;
+async fn readyz_is_unavailable_until_the_database_answers_and_says_why() {
+    let state = guarded();
+    let response = send(state, Request::get("/readyz").body(Body::empty()).unwrap()).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
-    assert!(text_of(response).await.contains("did not answer"));
+    assert!(text_of(response).await.contains("has not answered yet"));
+
+    let mut readiness = Readiness::spawn(
+        Arc::new(Hanging),
+        Duration::from_millis(20),
+        CancellationToken::new(),
+    );
+    tokio::time::timeout(Duration::from_secs(5), readiness.changed())
+        .await
+        .expect("the first ping times out");
+    let state = IngressState {
+        readiness,
+        ..guarded()
+    };
+    let response = send(state, Request::get("/readyz").body(Body::empty()).unwrap()).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert!(
+        text_of(response)
+            .await
+            .contains("did not answer within 20ms")
+    );
 }
 
 #[tokio::test]

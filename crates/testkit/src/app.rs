@@ -26,6 +26,8 @@ pub struct TestAppOptions {
     pub heartbeat_interval: Duration,
     /// Safety-net re-read interval.
     pub resync_interval: Duration,
+    /// Readiness pings: short, so a test sees an outage in `/readyz` and gRPC health quickly.
+    pub readiness_interval: Duration,
     /// Largest accepted body.
     pub max_body_bytes: usize,
     /// Bearer token gRPC callers must present (none: no authentication).
@@ -52,6 +54,7 @@ impl TestAppOptions {
             redis: false,
             heartbeat_interval: Duration::from_millis(500),
             resync_interval: Duration::from_secs(30),
+            readiness_interval: Duration::from_millis(200),
             max_body_bytes: 4 * 1024 * 1024,
             grpc_token: None,
             grpc: GrpcConfig::default(),
@@ -293,6 +296,7 @@ fn config(db: &TestDatabase, redis: Option<&TestRedis>, options: &TestAppOptions
         resync_degraded_interval: Duration::from_millis(500),
         reconcile: options.reconcile.clone(),
         backlog_interval: Duration::from_secs(15),
+        readiness_interval: options.readiness_interval,
         shutdown_timeout: Duration::from_secs(5),
         log_format: verdict_telemetry::LogFormat::Pretty,
     }

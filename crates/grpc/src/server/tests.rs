@@ -35,7 +35,6 @@ fn quiet_options() -> GrpcOptions {
     GrpcOptions {
         heartbeat_interval: Duration::from_secs(600),
         poll_interval: Duration::from_secs(600),
-        health_check_interval: Duration::from_millis(20),
         ..GrpcOptions::default()
     }
 }
@@ -60,11 +59,18 @@ impl Server {
             lifecycle: verdict_lifecycle::Lifecycle::new(store.clone(), bus.clone()),
             ingest: verdict_ingest::Ingest::new(store.clone(), bus),
         };
+        // Pinged often, so health follows `set_down` quickly.
+        let readiness = Readiness::spawn(
+            Arc::clone(&store) as Arc<dyn CaseStore>,
+            Duration::from_millis(20),
+            shutdown.clone(),
+        );
         let task = tokio::spawn(serve(
             listener,
             Arc::clone(&store) as Arc<dyn CaseStore>,
             Arc::clone(&hub),
             admin,
+            readiness,
             options,
             shutdown.clone(),
         ));
