@@ -11,8 +11,8 @@ use async_trait::async_trait;
 use chrono::Utc;
 use tokio::sync::{Notify, Semaphore};
 use verdict_domain::{
-    Case, CaseEvent, CasePage, CaseQuery, Decision, FeedChange, FeedQuery, NewDelivery,
-    NewQuarantine, QuarantineItem, Recorded,
+    Case, CaseEvent, CasePage, CaseQuery, FeedChange, FeedQuery, NewDelivery, NewQuarantine,
+    QuarantineItem, Recorded,
 };
 
 use super::*;
@@ -68,28 +68,10 @@ impl FeedStore {
 }
 
 fn case(scan_ref: &str, revision: u64) -> Case {
-    let at = Utc::now();
     Case {
-        scan_ref: scan_ref.into(),
         client_id: "client-1".into(),
-        external_ref: None,
-        decision: Decision::Pending,
-        is_final: false,
-        overall_status: None,
-        last_event_type: "IDENTIFICATION_AUTO_FINISHED".into(),
         revision,
-        auto_document: None,
-        auto_face: None,
-        manual_document: None,
-        manual_face: None,
-        fraud_tags: vec![],
-        mismatch_tags: vec![],
-        suspicion_reasons: vec![],
-        created_at: at,
-        updated_at: at,
-        finalized_at: None,
-        purged_at: None,
-        person: None,
+        ..Case::new(scan_ref, Utc::now())
     }
 }
 
