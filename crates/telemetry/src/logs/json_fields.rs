@@ -13,22 +13,17 @@ use std::fmt;
 
 use tracing::span::Record;
 use tracing_subscriber::field::{RecordFields, VisitOutput as _};
-use tracing_subscriber::fmt::FormattedFields;
-use tracing_subscriber::fmt::format::{JsonVisitor, Writer};
+use tracing_subscriber::fmt::format::{JsonFields, JsonVisitor, Writer};
+use tracing_subscriber::fmt::{FormatFields, FormattedFields};
 
 /// The span-field formatter of the JSON log layer.
 #[derive(Debug, Clone, Copy, Default)]
 pub(crate) struct AppendingJsonFields;
 
-impl<'writer> tracing_subscriber::fmt::FormatFields<'writer> for AppendingJsonFields {
-    fn format_fields<R: RecordFields>(
-        &self,
-        mut writer: Writer<'writer>,
-        fields: R,
-    ) -> fmt::Result {
-        let mut visitor = JsonVisitor::new(&mut writer);
-        fields.record(&mut visitor);
-        visitor.finish()
+impl<'writer> FormatFields<'writer> for AppendingJsonFields {
+    /// A span's first fields: exactly as `JsonFields` writes them.
+    fn format_fields<R: RecordFields>(&self, writer: Writer<'writer>, fields: R) -> fmt::Result {
+        JsonFields::new().format_fields(writer, fields)
     }
 
     fn add_fields(
