@@ -2,6 +2,8 @@
 
 use opentelemetry_otlp::MetricExporter;
 use opentelemetry_sdk::metrics::PeriodicReader;
+use tracing_subscriber::Layer as _;
+use tracing_subscriber::filter::LevelFilter;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
@@ -49,7 +51,10 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, Error> {
     let dispatch = DispatchSlot::default();
     let fmt = logs::layer(config.log_format, &dispatch)?;
     tracing_subscriber::registry()
-        .with(dispatch)
+        // Filtered to nothing: the slot only wants the dispatcher. An unfiltered layer counts as
+        // interested in every callsite, and then every dependency's TRACE span (h2 makes several
+        // per frame) was created in the registry even though no layer would ever see it.
+        .with(dispatch.with_filter(LevelFilter::OFF))
         .with(fmt)
         .with(tracer_provider.as_ref().map(traces::layer))
         .try_init()

@@ -157,6 +157,11 @@ fn child() {
         metrics::metrics().webhook("idenfy.verification", "accepted");
 
         let webhook = tracing::info_span!(target: "verdict::test", "webhook", revision = 3);
+        assert!(!webhook.is_disabled());
+        assert!(
+            tracing::trace_span!(target: "h2::proto", "frame").is_disabled(),
+            "a span that neither the logs nor the export want is never made"
+        );
         let traceparent = webhook.in_scope(|| {
             tracing::warn!(target: "verdict::test", "inside the webhook span");
             tracing::info!(target: "verdict::test", "filtered by RUST_LOG");
