@@ -6,10 +6,15 @@ use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
 use sea_orm::{ConnectOptions, Database};
 use verdict_migration::{Migrator, MigratorTrait};
 
+use crate::write_gate::WriteGate;
 use crate::{Backend, Error, SeaStore};
 
 /// How long a SQLite writer waits for the write lock before giving up with "database is locked".
 const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// A pooled connection idle this long is pinged before it is handed out; busier ones are not.
+/// HikariCP's equivalent (`aliveBypassWindowMs`) is half a second.
+const PING_IF_IDLE_FOR: Duration = Duration::from_secs(1);
 
 /// Connection pool settings.
 #[derive(Debug, Clone)]
@@ -53,7 +58,8 @@ impl SeaStore {
     /// foreign keys on. FULL because a webhook is acknowledged right after its commit and iDenfy
     /// will not send it again: with NORMAL, WAL mode may lose the last commits on power loss
     /// (it never corrupts, but an acknowledged final decision would be gone). FULL syncs the WAL
-    /// on every commit.
+    /// on every commit. On SQLite, writes have one connection of their own besides the pool
+    /// (see `write_gate`).
     pub async fn connect(url: &str, options: StoreOptions) -> Result<Self, Error> {
         let backend = Backend::from_url(url)?;
         let mut connect = ConnectOptions::new(url);
@@ -61,9 +67,13 @@ impl SeaStore {
             .max_connections(options.max_connections.max(1))
             .acquire_timeout(options.acquire_timeout)
             .connect_timeout(options.acquire_timeout)
+            // sqlx pings every connection it hands out, a round trip before each statement or
+            // transaction; only one that sat idle (and may have been dropped by the server or a
+            // proxy meanwhile) needs it.
+            .test_before_acquire_if_idle_for(PING_IF_IDLE_FOR)
             // Statement logs would be noise at INFO; traces cover the write path.
             .sqlx_logging(false);
-        match backend {
+        let (db, writes) = match backend {
             Backend::Sqlite => {
                 crate::sqlite_file::create_private(url).map_err(Error::SqliteFile)?;
                 connect.map_sqlx_sqlite_opts(|o| {
@@ -72,19 +82,26 @@ impl SeaStore {
                         .synchronous(SqliteSynchronous::Full)
                         .foreign_keys(true)
                 });
-                // Every connection to `:memory:` is its own empty database.
+                // Every connection to `:memory:` is its own empty database: the one pooled
+                // connection is also the writer's.
                 if url.contains(":memory:") || url.contains("mode=memory") {
                     connect.max_connections(1);
+                    let db = Database::connect(connect).await?;
+                    let writer = db.clone();
+                    (db, WriteGate::sqlite(writer))
+                } else {
+                    let db = Database::connect(connect.clone()).await?;
+                    let writer = Database::connect(connect.max_connections(1).to_owned()).await?;
+                    (db, WriteGate::sqlite(writer))
                 }
             }
-            Backend::Postgres => {}
-        }
-        let db = Database::connect(connect).await?;
+            Backend::Postgres => (Database::connect(connect).await?, WriteGate::open()),
+        };
         let target = crate::span::DbTarget::from_url(backend, url);
         Ok(Self {
             db,
             backend,
-            writes: crate::write_gate::WriteGate::for_backend(backend),
+            writes,
             target,
         })
     }

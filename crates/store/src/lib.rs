@@ -18,6 +18,7 @@ use verdict_domain::{
     Purge, PurgeStore, QuarantineItem, ReconcileQueue, Recorded,
 };
 
+mod by_key;
 mod connect;
 mod convert;
 pub mod entity;
@@ -95,7 +96,8 @@ async fn begin_write(
     gate: &write_gate::WriteGate,
 ) -> Result<(write_gate::Turn, DatabaseTransaction), Error> {
     let turn = gate.turn().await;
-    let txn = db
+    let txn = turn
+        .connection(db)
         .begin_with_options(TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
             ..TransactionOptions::default()

@@ -3,7 +3,8 @@
 //! statements straight through sqlx — no HTTP, no ORM, no domain logic — on the service's own
 //! schema and with the service's durability (PostgreSQL defaults; SQLite WAL with
 //! `synchronous=FULL`, so an acknowledged webhook survives power loss on both sides of the
-//! ratio).
+//! ratio). Its pool skips sqlx's ping before each checkout, as the service's does for connections
+//! in use.
 
 use std::str::FromStr;
 use std::sync::Arc;
@@ -153,6 +154,7 @@ impl DbPeer {
             Backend::Postgres => Pool::Pg(
                 PgPoolOptions::new()
                     .max_connections(connections)
+                    .test_before_acquire(false)
                     .connect(url)
                     .await?,
             ),
@@ -165,6 +167,7 @@ impl DbPeer {
                 Pool::Sqlite(
                     SqlitePoolOptions::new()
                         .max_connections(connections)
+                        .test_before_acquire(false)
                         .connect_with(options)
                         .await?,
                 )
