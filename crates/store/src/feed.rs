@@ -10,6 +10,7 @@ use sea_orm::{
 };
 use verdict_domain::{ChangedCases, Cursor, FeedChange, FeedFilter, FeedQuery};
 
+use crate::by_key::ByKey as _;
 use crate::entity::{case_change, feed_counter};
 use crate::{Error, convert, read};
 
@@ -133,16 +134,19 @@ fn sql_filter(filter: &FeedFilter) -> Condition {
 }
 
 /// `feed_counter`'s value and the changes above `$1` up to it, in one statement so that both
-/// come from one snapshot. Always the same text, so each pooled connection prepares it once.
-/// With no change in the range the one row has NULLs on the right.
+/// come from one snapshot. With no change in the range the one row has NULLs on the right.
+///
+/// The limit is written into the text, not bound: SQLite re-plans a statement whose `LIMIT`
+/// is a bound parameter each time it is bound (see `by_key`). The text is the same for the same
+/// limit (the cache asks with one constant), so each pooled connection prepares it once.
 const CHANGED_CASES_POSTGRES: &str = "SELECT f.value, c.scan_ref, c.revision \
     FROM feed_counter f \
     LEFT JOIN case_changes c ON c.position > $1 AND c.position <= f.value \
-    WHERE f.id = 1 ORDER BY c.position LIMIT $2";
+    WHERE f.id = 1 ORDER BY c.position LIMIT ";
 const CHANGED_CASES_SQLITE: &str = "SELECT f.value, c.scan_ref, c.revision \
     FROM feed_counter f \
     LEFT JOIN case_changes c ON c.position > ? AND c.position <= f.value \
-    WHERE f.id = 1 ORDER BY c.position LIMIT ?";
+    WHERE f.id = 1 ORDER BY c.position LIMIT ";
 
 /// See [`verdict_domain::CaseStore::changed_cases`].
 pub(crate) async fn changed_cases(
@@ -151,15 +155,13 @@ pub(crate) async fn changed_cases(
     limit: u32,
 ) -> Result<ChangedCases, Error> {
     let backend = db.get_database_backend();
-    let sql = match backend {
+    let head = match backend {
         DbBackend::Postgres => CHANGED_CASES_POSTGRES,
         _ => CHANGED_CASES_SQLITE,
     };
     // One more than asked, to tell a complete answer from a cut one.
-    let values = [
-        convert::position(after).into(),
-        (i64::from(limit) + 1).into(),
-    ];
+    let sql = format!("{head}{}", u64::from(limit) + 1);
+    let values = [convert::position(after).into()];
     let rows = db
         .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?;
@@ -193,7 +195,7 @@ pub(crate) async fn head(db: &DatabaseConnection) -> Result<Cursor, Error> {
         .select_only()
         .column(feed_counter::Column::Value)
         .into_tuple::<i64>()
-        .one(db)
+        .by_key(db)
         .await?
         .ok_or_else(|| Error::corrupt("feed_counter row 1 missing"))?;
     Ok(Cursor(convert::to_u64(value, "feed_counter.value")?))

@@ -35,6 +35,7 @@ use tracing::Instrument as _;
 use tracing::field::Empty;
 use verdict_domain::{Case, Cursor, ExpiredBatch, Purge};
 
+use crate::by_key::ByKey as _;
 use crate::entity::{case, case_change, case_person, delivery};
 use crate::span::{self, DbTarget};
 use crate::write_gate::WriteGate;
@@ -60,7 +61,7 @@ pub(crate) async fn purge(
         let Some(row) = case::Entity::find_by_id(scan_ref)
             .filter(case::Column::Revision.gt(0))
             .lock_exclusive()
-            .one(&txn)
+            .by_key(&txn)
             .await?
         else {
             return Ok(None);

@@ -20,6 +20,7 @@ use verdict_domain::{
     Fingerprint, NewQuarantine, QuarantineItem, QuarantineReason, named_scan_ref,
 };
 
+use crate::by_key::ByKey as _;
 use crate::entity::{case, quarantine};
 use crate::span::{self, DbTarget};
 use crate::write_gate::WriteGate;
@@ -72,7 +73,7 @@ async fn insert_checked(
             .column(case::Column::PurgedAt)
             .lock_shared()
             .into_tuple::<Option<DateTime<Utc>>>()
-            .one(&txn)
+            .by_key(&txn)
             .await?
             .flatten()
             .is_some(),
@@ -214,7 +215,7 @@ pub(crate) async fn entry(
     db: &DatabaseConnection,
     id: i64,
 ) -> Result<Option<crate::QuarantineEntry>, Error> {
-    let Some(row) = quarantine::Entity::find_by_id(id).one(db).await? else {
+    let Some(row) = quarantine::Entity::find_by_id(id).by_key(db).await? else {
         return Ok(None);
     };
     let (released_at, body_sha256) = (row.released_at, row.body_sha256.clone());
@@ -235,7 +236,7 @@ pub(crate) async fn claim(txn: &DatabaseTransaction, id: i64) -> Result<(), Erro
         .filter(quarantine::Column::ReleasedAt.is_null())
         .lock_exclusive()
         .into_tuple::<i64>()
-        .one(txn)
+        .by_key(txn)
         .await?
         .map(|_| ())
         .ok_or(Error::NotQuarantined(id))

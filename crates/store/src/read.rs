@@ -8,6 +8,7 @@ use sea_orm::{
 };
 use verdict_domain::{Case, CaseEvent, CasePage, CaseQuery, Cursor, Person};
 
+use crate::by_key::ByKey as _;
 use crate::entity::{case, case_person, delivery};
 use crate::{Error, convert};
 
@@ -19,7 +20,7 @@ pub(crate) async fn case(
     scan_ref: &str,
     with_person: bool,
 ) -> Result<Option<Case>, Error> {
-    let Some(row) = case::Entity::find_by_id(scan_ref).one(db).await? else {
+    let Some(row) = case::Entity::find_by_id(scan_ref).by_key(db).await? else {
         return Ok(None);
     };
     with_persons(db, vec![row], with_person)

@@ -64,6 +64,7 @@ use verdict_domain::{
     Transition, machine,
 };
 
+use crate::by_key::ByKey as _;
 use crate::entity::{case, case_change, case_person, delivery, quarantine as quarantine_row};
 use crate::span::{self, DbTarget};
 use crate::write_gate::WriteGate;
@@ -146,7 +147,7 @@ async fn record_in(txn: &DatabaseTransaction, delivery: NewDelivery) -> Result<R
     // 2. The current state, locked for the rest of the transaction.
     let row = case::Entity::find_by_id(scan_ref)
         .lock_exclusive()
-        .one(txn)
+        .by_key(txn)
         .await?
         .ok_or_else(|| Error::corrupt("case row missing right after its upsert"))?;
     let decisive_at = row.decisive_at;
@@ -154,7 +155,7 @@ async fn record_in(txn: &DatabaseTransaction, delivery: NewDelivery) -> Result<R
         0 => None,
         _ => {
             let person = case_person::Entity::find_by_id(scan_ref)
-                .one(txn)
+                .by_key(txn)
                 .await?
                 .map(convert::person_from_row);
             Some(convert::case_from_row(row, person)?)
