@@ -17,6 +17,7 @@ fn main() -> Result<(), Box<dyn Error>> {
     tonic_prost_build::configure()
         .build_server(true)
         .build_client(true)
+        .codec_path("crate::codec::CompactCodec")
         .file_descriptor_set_path(out_dir.join("verdict_descriptor.bin"))
         .compile_with_config(
             config,

@@ -6,6 +6,8 @@
 
 #![forbid(unsafe_code)]
 
+pub mod codec;
+
 /// The `verdict` protobuf package.
 pub mod verdict {
     /// Version 1 of the API: messages, `case_service_server`/`_client` and
