@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use tonic::Status;
 use tracing::{Instrument as _, debug};
 use verdict_bus::CaseWatch;
+use verdict_domain::Case;
 use verdict_proto::verdict::v1::{self as pb, watch_case_response::Event};
 
 use super::{CaseApi, authorize, check_key, view};
@@ -115,12 +116,7 @@ impl Follower {
     }
 
     /// Sends `case`, newer than what the client has, in its delivery span.
-    async fn deliver(
-        &mut self,
-        case: verdict_domain::Case,
-        watch: &CaseWatch,
-        sink: &Sink<pb::WatchCaseResponse>,
-    ) {
+    async fn deliver(&mut self, case: Case, watch: &CaseWatch, sink: &Sink<pb::WatchCaseResponse>) {
         self.sent = case.revision;
         let is_final = case.is_final;
         // The hub's traceparent belongs to its revision only.
