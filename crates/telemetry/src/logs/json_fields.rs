@@ -1,19 +1,23 @@
-//! Span fields for the JSON log lines, kept as one JSON object that later fields are appended to.
+//! Span fields for the JSON log lines, written straight as JSON text and appended to.
 //!
-//! `tracing-subscriber`'s own `JsonFields` parses a span's stored object and writes it anew each
-//! time a field is recorded after the span was made. Verdict records on every request span when
-//! the answer is known (the status, and for a webhook its `scan_ref` and `revision`): with
-//! sixteen fields already there, those re-parses were about a sixteenth of the service's CPU under
-//! `verdict-bench badsig` (perf). Appending writes only the new fields.
+//! The fmt layer formats a span's fields when the span is made, whether or not a line is ever
+//! written inside it, so this runs for every request span (sixteen fields, before the signature
+//! is checked) and every delivery span of every watcher. `tracing-subscriber`'s own
+//! `JsonFields` collects the fields into a map of `serde_json` values and serialises that; its
+//! `add_fields` parses the stored object and writes it anew. Under `verdict-bench watch` (perf,
+//! 10 000 watchers) that formatting was about a tenth of the service's CPU. Here each field is
+//! written once, as text, into one allocation of its final size, and later fields are appended.
 //!
-//! A field recorded twice appears twice in the stored object; the JSON event format parses it
-//! into a map before writing a line, where the later value wins, as it did before.
+//! The JSON event format parses a span's stored object into a map before writing a line, so a
+//! field recorded twice (it appears twice here) is written once, with the later value, and the
+//! members come out in the same order as before.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 
+use tracing::field::{Field, Visit};
 use tracing::span::Record;
-use tracing_subscriber::field::{RecordFields, VisitOutput as _};
-use tracing_subscriber::fmt::format::{JsonFields, JsonVisitor, Writer};
+use tracing_subscriber::field::RecordFields;
+use tracing_subscriber::fmt::format::Writer;
 use tracing_subscriber::fmt::{FormatFields, FormattedFields};
 
 /// The span-field formatter of the JSON log layer.
@@ -21,9 +25,19 @@ use tracing_subscriber::fmt::{FormatFields, FormattedFields};
 pub(crate) struct AppendingJsonFields;
 
 impl<'writer> FormatFields<'writer> for AppendingJsonFields {
-    /// A span's first fields: exactly as `JsonFields` writes them.
-    fn format_fields<R: RecordFields>(&self, writer: Writer<'writer>, fields: R) -> fmt::Result {
-        JsonFields::new().format_fields(writer, fields)
+    /// A span's first fields, as one JSON object (`{}` without any).
+    fn format_fields<R: RecordFields>(
+        &self,
+        mut writer: Writer<'writer>,
+        fields: R,
+    ) -> fmt::Result {
+        let mut members = Members::default();
+        fields.record(&mut members);
+        let mut object = members.finish()?;
+        object.push('}');
+        // One write into the empty stored string: it is allocated at its final size and kept
+        // for the span's life (a watch stream's spans live for hours).
+        writer.write_str(&object)
     }
 
     fn add_fields(
@@ -31,37 +45,179 @@ impl<'writer> FormatFields<'writer> for AppendingJsonFields {
         current: &'writer mut FormattedFields<Self>,
         fields: &Record<'_>,
     ) -> fmt::Result {
-        let mut added = String::new();
-        let mut visitor = JsonVisitor::new(&mut added);
-        fields.record(&mut visitor);
-        visitor.finish()?;
-        append(&mut current.fields, &added)
+        let mut members = Members::default();
+        fields.record(&mut members);
+        let opened = members.finish()?;
+        append(&mut current.fields, &opened[1..])
     }
 }
 
-/// Adds the members of the JSON object `added` to the JSON object `object` (empty: none yet).
-fn append(object: &mut String, added: &str) -> fmt::Result {
-    let members = added
-        .strip_prefix('{')
-        .and_then(|rest| rest.strip_suffix('}'))
-        .ok_or(fmt::Error)?;
+/// Adds `members` (JSON object members, comma-separated, possibly none) to the JSON object
+/// `object` (empty: none yet).
+fn append(object: &mut String, members: &str) -> fmt::Result {
     if members.is_empty() {
         return Ok(());
     }
     if object.is_empty() {
-        object.push_str(added);
+        object.reserve_exact(members.len() + 2);
+        object.push('{');
+        object.push_str(members);
+        object.push('}');
         return Ok(());
     }
-    if !object.ends_with('}') {
+    if !object.starts_with('{') || !object.ends_with('}') {
         return Err(fmt::Error);
     }
     object.pop();
+    object.reserve_exact(members.len() + 2);
     if object.len() > 1 {
         object.push(',');
     }
     object.push_str(members);
     object.push('}');
     Ok(())
+}
+
+/// Writes each field visited as a JSON object member (`"name":value`), after a `{`.
+#[derive(Debug)]
+struct Members {
+    /// `{` and the members so far.
+    text: String,
+    /// A field whose `Debug` failed: the whole formatting fails, as it would in `JsonFields`.
+    failed: bool,
+}
+
+impl Default for Members {
+    fn default() -> Self {
+        Self {
+            text: String::from("{"),
+            failed: false,
+        }
+    }
+}
+
+impl Members {
+    /// `{` and the members, not closed.
+    fn finish(self) -> Result<String, fmt::Error> {
+        match self.failed {
+            true => Err(fmt::Error),
+            false => Ok(self.text),
+        }
+    }
+
+    /// Starts the member `field`, ready for its value.
+    fn key(&mut self, field: &Field) {
+        if self.text.len() > 1 {
+            self.text.push(',');
+        }
+        let name = field.name();
+        // A raw identifier (`r#type`) is logged under its plain name, as `JsonFields` does.
+        let name = name.strip_prefix("r#").unwrap_or(name);
+        self.string(name);
+        self.text.push(':');
+    }
+
+    /// `value` as a JSON string.
+    fn string(&mut self, value: &str) {
+        self.text.push('"');
+        push_escaped(&mut self.text, value);
+        self.text.push('"');
+    }
+
+    /// A number or `true`/`false`, which are their own JSON text.
+    fn literal(&mut self, field: &Field, value: impl fmt::Display) {
+        self.key(field);
+        // Writing into a String cannot fail.
+        let _ = write!(self.text, "{value}");
+    }
+}
+
+impl Visit for Members {
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        match value.is_finite() {
+            true => self.literal(field, value),
+            // JSON has no NaN or infinity; serde_json writes them as null too.
+            false => self.literal(field, "null"),
+        }
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        self.literal(field, value);
+    }
+
+    fn record_u64(&mut self, field: &Field, value: u64) {
+        self.literal(field, value);
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        self.literal(field, value);
+    }
+
+    fn record_str(&mut self, field: &Field, value: &str) {
+        self.key(field);
+        self.string(value);
+    }
+
+    fn record_bytes(&mut self, field: &Field, value: &[u8]) {
+        self.key(field);
+        self.text.push('[');
+        for (i, byte) in value.iter().enumerate() {
+            if i > 0 {
+                self.text.push(',');
+            }
+            let _ = write!(self.text, "{byte}");
+        }
+        self.text.push(']');
+    }
+
+    /// `Debug` and `Display` values (`?x`, `%x`, and integers wider than 64 bits) as strings.
+    fn record_debug(&mut self, field: &Field, value: &dyn fmt::Debug) {
+        self.key(field);
+        self.text.push('"');
+        if write!(Escaping(&mut self.text), "{value:?}").is_err() {
+            self.failed = true;
+        }
+        self.text.push('"');
+    }
+}
+
+/// A `fmt::Write` that JSON-escapes what it is given, so a `Debug` value is escaped as it is
+/// formatted rather than formatted into a string of its own first.
+struct Escaping<'a>(&'a mut String);
+
+impl fmt::Write for Escaping<'_> {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        push_escaped(self.0, s);
+        Ok(())
+    }
+}
+
+/// Appends `s` with the characters JSON strings cannot hold as they are escaped.
+fn push_escaped(out: &mut String, s: &str) {
+    let mut plain = 0;
+    for (i, byte) in s.bytes().enumerate() {
+        let escape = match byte {
+            b'"' => "\\\"",
+            b'\\' => "\\\\",
+            b'\n' => "\\n",
+            b'\r' => "\\r",
+            b'\t' => "\\t",
+            0x08 => "\\b",
+            0x0c => "\\f",
+            0x00..=0x1f => "",
+            _ => continue,
+        };
+        // Everything up to here is plain text; `byte` is ASCII, so `i` is a char boundary.
+        out.push_str(&s[plain..i]);
+        plain = i + 1;
+        match escape.is_empty() {
+            true => {
+                let _ = write!(out, "\\u{byte:04x}");
+            }
+            false => out.push_str(escape),
+        }
+    }
+    out.push_str(&s[plain..]);
 }
 
 #[cfg(test)]
@@ -72,6 +228,7 @@ mod tests {
     use serde_json::{Value, json};
     use tracing::field::Empty;
     use tracing_subscriber::fmt::MakeWriter;
+    use tracing_subscriber::fmt::format::JsonFields;
     use tracing_subscriber::layer::SubscriberExt as _;
 
     use super::*;
@@ -79,21 +236,87 @@ mod tests {
     #[test]
     fn members_are_appended_to_an_object() {
         let mut object = String::new();
-        append(&mut object, "{}").unwrap();
+        append(&mut object, "").unwrap();
         assert_eq!(object, "");
-        append(&mut object, r#"{"a":1}"#).unwrap();
-        append(&mut object, "{}").unwrap();
-        append(&mut object, r#"{"b":"x,}","c":null}"#).unwrap();
+        append(&mut object, r#""a":1"#).unwrap();
+        append(&mut object, "").unwrap();
+        append(&mut object, r#""b":"x,}","c":null"#).unwrap();
         assert_eq!(object, r#"{"a":1,"b":"x,}","c":null}"#);
         let mut empty_object = "{}".to_owned();
-        append(&mut empty_object, r#"{"d":true}"#).unwrap();
+        append(&mut empty_object, r#""d":true"#).unwrap();
         assert_eq!(empty_object, r#"{"d":true}"#);
     }
 
     #[test]
     fn what_is_not_an_object_is_an_error() {
-        assert!(append(&mut String::new(), "[1]").is_err());
-        assert!(append(&mut "{\"a\":1".to_owned(), r#"{"b":2}"#).is_err());
+        assert!(append(&mut "[1]".to_owned(), r#""b":2"#).is_err());
+        assert!(append(&mut "{\"a\":1".to_owned(), r#""b":2"#).is_err());
+    }
+
+    #[test]
+    fn escaped_text_is_what_serde_json_reads_back() {
+        let nasty = "quote \" backslash \\ nl \n cr \r tab \t bell \u{7} nul \0 bs \u{8} ff \u{c} \
+                     us \u{1f} del \u{7f} é ✓ 🦀 end";
+        let mut out = String::from("\"");
+        push_escaped(&mut out, nasty);
+        out.push('"');
+        assert_eq!(serde_json::from_str::<String>(&out).unwrap(), nasty);
+    }
+
+    /// The stored object of one span made and recorded with `fields`, under `F`.
+    fn stored<F>(fields: F) -> Value
+    where
+        F: for<'w> FormatFields<'w> + Send + Sync + 'static,
+    {
+        #[derive(Debug)]
+        struct Weird;
+        let lines = Lines::default();
+        let layer = tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(false)
+            .with_span_list(true)
+            .fmt_fields(fields)
+            .with_writer(lines.clone());
+        let subscriber = tracing_subscriber::registry().with(layer);
+        tracing::subscriber::with_default(subscriber, || {
+            let span = tracing::info_span!(
+                "request",
+                text = "a \"quoted\"\nline ✓",
+                negative = -7_i64,
+                big = u64::MAX,
+                yes = true,
+                ratio = 0.25_f64,
+                nan = f64::NAN,
+                wide = 1_u128 << 100,
+                shown = %"display \"me\"",
+                debugged = ?Weird,
+                r#type = "raw",
+                bytes = &b"\x00\xff"[..],
+                later = Empty,
+                unset = Empty,
+            );
+            span.record("later", "recorded");
+            span.record("text", "replaced");
+            span.in_scope(|| tracing::info!("inside"));
+        });
+        let written = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let line: Value = serde_json::from_str(written.trim()).unwrap();
+        line["spans"][0].clone()
+    }
+
+    #[test]
+    fn a_span_logs_the_same_fields_as_with_json_fields() {
+        let ours = stored(AppendingJsonFields);
+        assert_eq!(ours, stored(JsonFields::new()));
+        // What both wrote, spelled out, so a change in both cannot pass unnoticed.
+        assert_eq!(ours["text"], json!("replaced"));
+        assert_eq!(ours["big"], json!(u64::MAX));
+        assert_eq!(ours["nan"], Value::Null);
+        assert_eq!(ours["shown"], json!("display \"me\""));
+        assert_eq!(ours["debugged"], json!("Weird"));
+        assert_eq!(ours["type"], json!("raw"));
+        assert_eq!(ours["later"], json!("recorded"));
+        assert!(ours.get("unset").is_none());
     }
 
     #[derive(Clone, Default)]
