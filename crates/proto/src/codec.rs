@@ -5,6 +5,10 @@
 //! (a heartbeat): that buffer was about half of an idle stream's memory (heaptrack, 10 000 open
 //! streams: 8 KiB of 17 per stream, allocated in `Grpc::map_response`). The buffer grows when a
 //! message needs more, so only memory changes, never what can be sent.
+//!
+//! Half a KiB holds a case with its person and its frame header (245–270 bytes for the fixtures'
+//! payloads; a test in `verdict-grpc` checks they fit). 1 KiB, the first size tried, left more
+//! than half of it unused in every stream.
 
 use std::marker::PhantomData;
 
@@ -12,7 +16,7 @@ use tonic::codec::{BufferSettings, Codec};
 use tonic_prost::{ProstCodec, ProstDecoder, ProstEncoder};
 
 /// Room for a case with its person and the gRPC frame header: most messages never grow it.
-const ENCODE_BUFFER: usize = 1024;
+pub const ENCODE_BUFFER: usize = 512;
 
 /// tonic's default: how much encoded output is batched before it is handed to the transport.
 const YIELD_THRESHOLD: usize = 32 * 1024;

@@ -248,3 +248,48 @@ fn leap_second_timestamps_are_normalized() {
     let ts = timestamp(leap);
     assert!((0..1_000_000_000).contains(&ts.nanos), "{ts:?}");
 }
+
+/// A case built from each fixture's payload as the state machine builds it, with its person,
+/// under the first event type its body agrees with.
+fn fixture_cases() -> Vec<domain::Case> {
+    use domain::EventType::{AutoFinished, Legacy, ManualFinished};
+    let fixtures: [&[u8]; 2] = [
+        include_bytes!("../../../domain/tests/fixtures/go-idenfy-webhook.json"),
+        include_bytes!("../../../domain/tests/fixtures/idenfy-legacy-example.json"),
+    ];
+    let at = Utc.timestamp_opt(1_700_000_000, 123_456_789).unwrap();
+    fixtures
+        .into_iter()
+        .map(|body| {
+            let payload = domain::Payload::parse(body).unwrap();
+            [AutoFinished, ManualFinished, Legacy]
+                .into_iter()
+                .find_map(
+                    |event| match domain::apply(None, event, &payload, false, at) {
+                        domain::Transition::Applied { case, .. } => Some(case),
+                        _ => None,
+                    },
+                )
+                .expect("the fixture applies under some event type")
+        })
+        .collect()
+}
+
+#[test]
+fn a_case_with_its_person_fits_the_encode_buffer_with_its_frame_header() {
+    use prost::Message as _;
+    for case in fixture_cases() {
+        assert!(case.person.is_some(), "the fixture has a person");
+        let response = pb::WatchCaseResponse {
+            event: Some(pb::watch_case_response::Event::Case(case_to_proto(
+                case,
+                pb::CaseView::Full,
+            ))),
+        };
+        let framed = response.encoded_len() + 5;
+        assert!(
+            framed <= verdict_proto::codec::ENCODE_BUFFER,
+            "{framed} bytes do not fit"
+        );
+    }
+}

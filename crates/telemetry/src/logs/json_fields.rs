@@ -89,8 +89,11 @@ struct Members {
 
 impl Default for Members {
     fn default() -> Self {
+        // Room for a request span's sixteen fields, so the text is not regrown field by field.
+        let mut text = String::with_capacity(512);
+        text.push('{');
         Self {
-            text: String::from("{"),
+            text,
             failed: false,
         }
     }
