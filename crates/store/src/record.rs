@@ -20,21 +20,23 @@
 //!
 //! The transaction is correct on PostgreSQL (READ COMMITTED) and SQLite alike:
 //!
-//! 1. Its **first write** inserts a placeholder case row (revision 0) with
-//!    `ON CONFLICT (scan_ref) DO NOTHING`. On SQLite the transaction starts `IMMEDIATE` anyway,
-//!    and a write as first statement takes the single write lock at once, so a transaction
-//!    never has to upgrade from reader to writer (the upgrade fails with `SQLITE_BUSY`
-//!    regardless of the busy timeout). On PostgreSQL two first deliveries of a new case cannot
-//!    both insert: the second waits for the first to commit, then does nothing.
+//! 1. Its **first write** inserts a placeholder case row (revision 0) or, when the case row is
+//!    there, locks it, in one statement that returns the row either way:
+//!    `INSERT … ON CONFLICT (scan_ref) DO UPDATE SET scan_ref = excluded.scan_ref RETURNING …`.
+//!    On SQLite the transaction starts `IMMEDIATE` anyway, and a write as first statement takes
+//!    the single write lock at once, so a transaction never has to upgrade from reader to writer
+//!    (the upgrade fails with `SQLITE_BUSY` regardless of the busy timeout). On PostgreSQL two
+//!    first deliveries of a new case cannot both insert: the second waits for the first to
+//!    commit, then takes the conflict path.
 //!    A placeholder that the delivery does not turn into a case (a duplicate of a quarantined
 //!    copy, a quarantined delivery) is deleted again before the commit.
-//! 2. The case row is then read `FOR UPDATE` (PostgreSQL; SQLite's write lock already
-//!    serialises writers and sea-query renders no lock clause there), so every later read in
-//!    the transaction — person, duplicate check — sees the state left by the previous writer
-//!    of this case, and revisions are assigned without gaps or repeats. (A reprocess locks its
-//!    quarantine item before that, and a lifecycle notice, which erases them, the case's
-//!    quarantine items; other webhooks never lock quarantine rows: the lock order is always
-//!    quarantine items → case row → counter row, as in `purge`.)
+//! 2. The conflict path's (no-op) update locks the case row as `SELECT … FOR UPDATE` would, on
+//!    the latest committed version (PostgreSQL; SQLite's write lock already serialises writers),
+//!    so every later read in the transaction — person, duplicate check — sees the state left by
+//!    the previous writer of this case, and revisions are assigned without gaps or repeats. (A
+//!    reprocess locks its quarantine item before that, and a lifecycle notice, which erases
+//!    them, the case's quarantine items; other webhooks never lock quarantine rows: the lock
+//!    order is always quarantine items → case row → counter row, as in `purge`.)
 //! 3. Only for an applied change, after everything else (delivery row, person upsert), the feed
 //!    position is taken with `UPDATE feed_counter SET value = value + 1 WHERE id = 1 RETURNING
 //!    value`; all that follows before the commit is the update of the already locked case row
@@ -54,7 +56,7 @@ use sea_orm::sea_query::OnConflict;
 use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter, QuerySelect, Statement,
+    QueryFilter, Statement,
 };
 use tracing::Instrument as _;
 use tracing::field::Empty;
@@ -138,18 +140,9 @@ async fn record_in(txn: &DatabaseTransaction, delivery: NewDelivery) -> Result<R
         quarantine::lock_of_cases(txn, &[scan_ref.to_owned()]).await?;
     }
 
-    // 1. The write lock on SQLite, the per-case insert race on PostgreSQL.
-    case::Entity::insert(placeholder(&delivery))
-        .on_conflict_do_nothing_on([case::Column::ScanRef])
-        .exec_without_returning(txn)
-        .await?;
-
-    // 2. The current state, locked for the rest of the transaction.
-    let row = case::Entity::find_by_id(scan_ref)
-        .lock_exclusive()
-        .by_key(txn)
-        .await?
-        .ok_or_else(|| Error::corrupt("case row missing right after its upsert"))?;
+    // 1 and 2. The write lock on SQLite, the per-case insert race on PostgreSQL, and the
+    // current state, locked for the rest of the transaction: one statement.
+    let row = lock_or_create(txn, &delivery).await?;
     let decisive_at = row.decisive_at;
     let current = match row.revision {
         0 => None,
@@ -402,6 +395,26 @@ async fn apply_change(
     .exec_without_returning(txn)
     .await?;
     Ok(Cursor(convert::to_u64(position, "feed position")?))
+}
+
+/// Inserts the placeholder of a new case, or locks the case row that is there, and returns the
+/// row either way: `INSERT … ON CONFLICT (scan_ref) DO UPDATE SET scan_ref = excluded.scan_ref
+/// RETURNING …`. The update changes nothing; it is there because a conflicting `DO UPDATE` locks
+/// the row as `SELECT … FOR UPDATE` would (PostgreSQL, READ COMMITTED: the latest committed
+/// version, waiting for a concurrent writer of the case to finish) and returns it, which `DO
+/// NOTHING` does not. A round trip less on every delivery than an insert and a locked read.
+async fn lock_or_create(
+    txn: &DatabaseTransaction,
+    delivery: &NewDelivery,
+) -> Result<case::Model, Error> {
+    Ok(case::Entity::insert(placeholder(delivery))
+        .on_conflict(
+            OnConflict::column(case::Column::ScanRef)
+                .update_column(case::Column::ScanRef)
+                .to_owned(),
+        )
+        .exec_with_returning(txn)
+        .await?)
 }
 
 /// The row that reserves a new case's scanRef: overwritten in the same transaction when the
