@@ -8,7 +8,7 @@
 use tracing::Span;
 use tracing::field::Empty;
 use verdict_domain::Notification;
-use verdict_telemetry::propagation;
+use verdict_telemetry::{TRACE_ONLY, propagation};
 
 /// `messaging.system` of the in-process hub (no registered value exists for it).
 pub(crate) const HUB_SYSTEM: &str = "verdict_hub";
@@ -21,6 +21,7 @@ pub(crate) const REDIS_SYSTEM: &str = "redis";
 /// webhook request).
 pub(crate) fn producer(system: &'static str, destination: &str, n: &Notification) -> Span {
     tracing::info_span!(
+        target: TRACE_ONLY,
         "bus.send",
         otel.name = format!("send {destination}"),
         otel.kind = "producer",
@@ -39,6 +40,7 @@ pub(crate) fn producer(system: &'static str, destination: &str, n: &Notification
 /// producer span whose context the message carries (a root when it carries none).
 pub(crate) fn consumer(channel: &str, n: &Notification) -> Span {
     let span = tracing::info_span!(
+        target: TRACE_ONLY,
         "bus.process",
         otel.name = format!("process {channel}"),
         otel.kind = "consumer",

@@ -5,7 +5,7 @@ use opentelemetry::trace::TraceContextExt as _;
 use tracing::Span;
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
 use verdict_domain::Case;
-use verdict_telemetry::{metrics::metrics, propagation};
+use verdict_telemetry::{TRACE_ONLY, metrics::metrics, propagation};
 
 /// The span of sending one change to one stream, named `{method} deliver` (`WatchCase deliver`,
 /// `WatchCases deliver`; never the scanRef, which is an attribute).
@@ -19,6 +19,7 @@ pub(crate) fn span(method: Method, case: &Case, traceparent: Option<&str>) -> Sp
     let stream = Span::current();
     let (name, rpc_method) = method.names();
     let span = tracing::info_span!(
+        target: TRACE_ONLY,
         "watch deliver",
         otel.name = name,
         rpc.system.name = "grpc",

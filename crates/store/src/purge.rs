@@ -34,6 +34,7 @@ use sea_orm::{
 use tracing::Instrument as _;
 use tracing::field::Empty;
 use verdict_domain::{Case, Cursor, ExpiredBatch, Purge};
+use verdict_telemetry::TRACE_ONLY;
 
 use crate::by_key::ByKey as _;
 use crate::entity::{case, case_change, case_person, delivery};
@@ -292,6 +293,7 @@ async fn traced<T>(
 /// scanRef, never a value.
 fn client_span(target: &DbTarget, name: &'static str) -> tracing::Span {
     tracing::info_span!(
+        target: TRACE_ONLY,
         "store.purge",
         otel.name = name,
         otel.kind = "client",

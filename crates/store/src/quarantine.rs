@@ -19,6 +19,7 @@ use tracing::field::Empty;
 use verdict_domain::{
     Fingerprint, NewQuarantine, QuarantineItem, QuarantineReason, named_scan_ref,
 };
+use verdict_telemetry::TRACE_ONLY;
 
 use crate::by_key::ByKey as _;
 use crate::entity::{case, quarantine};
@@ -34,6 +35,7 @@ pub(crate) async fn insert(
     item: NewQuarantine,
 ) -> Result<i64, Error> {
     let span = tracing::info_span!(
+        target: TRACE_ONLY,
         "store.quarantine",
         otel.name = "INSERT quarantine",
         otel.kind = "client",

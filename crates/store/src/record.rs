@@ -65,6 +65,7 @@ use verdict_domain::{
     Case, Cursor, EventType, Fingerprint, NewDelivery, NewQuarantine, Outcome, Prior, Recorded,
     Transition, machine,
 };
+use verdict_telemetry::TRACE_ONLY;
 
 use crate::by_key::ByKey as _;
 use crate::entity::{case, case_change, case_person, delivery};
@@ -84,6 +85,7 @@ pub(crate) async fn record(
     delivery: NewDelivery,
 ) -> Result<Recorded, Error> {
     let span = tracing::info_span!(
+        target: TRACE_ONLY,
         "store.record",
         otel.name = "INSERT deliveries",
         otel.kind = "client",

@@ -50,15 +50,20 @@ pub fn init(config: &TelemetryConfig) -> Result<TelemetryGuard, Error> {
 
     let dispatch = DispatchSlot::default();
     let fmt = logs::layer(config.log_format, &dispatch)?;
-    tracing_subscriber::registry()
+    let subscriber = tracing_subscriber::registry()
         // Filtered to nothing: the slot only wants the dispatcher. An unfiltered layer counts as
         // interested in every callsite, and then every dependency's TRACE span (h2 makes several
         // per frame) was created in the registry even though no layer would ever see it.
         .with(dispatch.with_filter(LevelFilter::OFF))
-        .with(fmt)
-        .with(tracer_provider.as_ref().map(traces::layer))
-        .try_init()
-        .map_err(Error::AlreadyInitialized)?;
+        .with(fmt);
+    // Two arms rather than an `Option` layer: a `None` layer counts as unfiltered too, and then a
+    // span every filter refuses at a level some filter allows (a trace-only span, a dependency's
+    // INFO span) was still made.
+    match &tracer_provider {
+        Some(provider) => subscriber.with(traces::layer(provider)).try_init(),
+        None => subscriber.try_init(),
+    }
+    .map_err(Error::AlreadyInitialized)?;
     // After the subscriber, so a second `init` reports itself as such.
     metrics::install(resource, metric_reader)?;
     propagation::install_propagator();

@@ -26,7 +26,7 @@ pub use error::Error;
 pub use guard::TelemetryGuard;
 pub use init::init;
 pub use logs::DEFAULT_LOG_FILTER;
-pub use traces::TRACER_NAME;
+pub use traces::{TRACE_ONLY, TRACER_NAME};
 
 /// `service.name` when the environment names none.
 pub const SERVICE_NAME_DEFAULT: &str = "verdict";

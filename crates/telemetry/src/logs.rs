@@ -6,6 +6,7 @@ mod trace_ids;
 use std::io::IsTerminal as _;
 
 use tracing::Subscriber;
+use tracing_subscriber::filter::{FilterExt as _, LevelFilter, filter_fn};
 use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::{EnvFilter, Layer, fmt};
 
@@ -19,7 +20,8 @@ use crate::{Error, LogFormat};
 pub const DEFAULT_LOG_FILTER: &str =
     "info,sqlx=warn,sea_orm=warn,h2=warn,tower=warn,hyper=warn,opentelemetry=warn";
 
-/// The fmt layer with its own `RUST_LOG` filter.
+/// The fmt layer with its own `RUST_LOG` filter, blind to [`crate::TRACE_ONLY`] spans whatever
+/// `RUST_LOG` says.
 ///
 /// The filter is attached to this layer only: a global filter would also disable spans for the
 /// OpenTelemetry layer, and `RUST_LOG=warn` would then export no traces at all.
@@ -46,7 +48,11 @@ where
             .map_event_format(|inner| trace_ids::WithTraceIds::new(inner, dispatch.clone()))
             .boxed(),
     };
-    Ok(layer.with_filter(filter).boxed())
+    // The hint keeps the RUST_LOG filter's: a combined filter takes the lower of two hints and
+    // "none" is lowest, which would turn off the cheap level check of every TRACE callsite.
+    let not_trace_only = filter_fn(|meta| meta.target() != crate::TRACE_ONLY)
+        .with_max_level_hint(LevelFilter::TRACE);
+    Ok(layer.with_filter(filter.and(not_trace_only)).boxed())
 }
 
 /// `RUST_LOG` when set and non-blank, else [`DEFAULT_LOG_FILTER`]; an invalid value is an error.

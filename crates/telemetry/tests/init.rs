@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 use std::time::Duration;
 
 use verdict_telemetry::testing::{OtlpReceiver, hex_id};
-use verdict_telemetry::{LogFormat, TelemetryConfig, metrics, propagation};
+use verdict_telemetry::{LogFormat, TRACE_ONLY, TelemetryConfig, metrics, propagation};
 
 const CHILD: &str = "VERDICT_TELEMETRY_TEST_CHILD";
 const OTEL_VARS: [&str; 7] = [
@@ -92,6 +92,11 @@ async fn quiet_rust_log_still_exports_spans_and_json_logs_carry_the_trace_id() {
     );
 
     let stdout = String::from_utf8_lossy(&output.stdout);
+    let inside_delivery = json_line(&stdout, "inside the delivery span");
+    assert!(
+        !inside_delivery.contains(r#""revision":4"#),
+        "a trace-only span is exported but never formatted for the logs: {inside_delivery}"
+    );
     let line = json_line(&stdout, "inside the webhook span");
     let trace_id = hex_id(&webhook.trace_id);
     assert!(
@@ -162,6 +167,10 @@ fn child() {
             tracing::trace_span!(target: "h2::proto", "frame").is_disabled(),
             "a span that neither the logs nor the export want is never made"
         );
+        assert!(
+            tracing::info_span!(target: "sqlx::query", "statement").is_disabled(),
+            "nor is one at a level the logs take from others (sqlx is at warn)"
+        );
         let traceparent = webhook.in_scope(|| {
             tracing::warn!(target: "verdict::test", "inside the webhook span");
             tracing::info!(target: "verdict::test", "filtered by RUST_LOG");
@@ -172,11 +181,19 @@ fn child() {
         match mode.as_str() {
             "otlp" => {
                 let traceparent = traceparent.expect("a traced span has a traceparent");
-                let delivery = tracing::info_span!(target: "verdict::test", "delivery");
+                let delivery = tracing::info_span!(target: TRACE_ONLY, "delivery", revision = 4);
                 propagation::set_parent_from_traceparent(&delivery, &traceparent);
-                delivery.in_scope(|| {});
+                delivery.in_scope(|| {
+                    tracing::warn!(target: "verdict::test", "inside the delivery span");
+                });
             }
-            _ => assert_eq!(traceparent, None, "no OpenTelemetry context without export"),
+            _ => {
+                assert_eq!(traceparent, None, "no OpenTelemetry context without export");
+                assert!(
+                    tracing::info_span!(target: TRACE_ONLY, "delivery").is_disabled(),
+                    "a trace-only span is not made when nothing is exported"
+                );
+            }
         }
         guard.shutdown();
     });

@@ -54,12 +54,13 @@ mod tests {
         let capture = SpanCapture::install();
         tracing::info_span!("ours").in_scope(|| {
             tracing::info_span!(target: "h2::codec", "theirs").in_scope(|| {});
+            tracing::info_span!(target: crate::TRACE_ONLY, "for traces").in_scope(|| {});
         });
         let names: Vec<String> = capture
             .finished_spans()
             .into_iter()
             .map(|span| span.name.into_owned())
             .collect();
-        assert_eq!(names, ["ours"]);
+        assert_eq!(names, ["for traces", "ours"]);
     }
 }
