@@ -845,6 +845,69 @@ async fn concurrent_deliveries_get_gap_free_revisions_and_positions(backend: Bac
     assert_eq!(store.feed_head().await.unwrap(), Cursor(n));
 }
 
+/// Deliveries written together (on SQLite, the ones waiting at the write gate share one
+/// transaction) fail one at a time: a reprocess of an item that does not exist, among many new
+/// cases arriving at once, is refused alone, and every other delivery is applied exactly once
+/// with gap-free feed positions; nothing of the refused one is stored.
+async fn a_failing_delivery_among_concurrent_ones_fails_alone(backend: Backend) {
+    let Some(Fixture { store, _db }) = fixture(backend).await else {
+        return;
+    };
+    let store = Arc::new(store);
+    const CASES: u64 = 24;
+    let refused_ref = payloads::scan_ref();
+    let spawn = |delivery: NewDelivery| {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { store.record(delivery).await })
+    };
+    let mut tasks: Vec<_> = (0..CASES)
+        .map(|_| {
+            spawn(delivery(
+                EventType::ManualFinished,
+                manual(&payloads::scan_ref(), "APPROVED"),
+            ))
+        })
+        .collect();
+    // In the middle of the queue, so a batch holds deliveries before and after it.
+    tasks.insert(
+        (CASES / 2) as usize,
+        spawn(NewDelivery {
+            releases: Some(i64::MAX),
+            ..delivery(EventType::ManualFinished, manual(&refused_ref, "APPROVED"))
+        }),
+    );
+    let outcomes: Vec<_> = within("concurrent writers", futures::future::join_all(tasks))
+        .await
+        .into_iter()
+        .map(|task| task.expect("writer task"))
+        .collect();
+    let (applied, refused): (Vec<_>, Vec<_>) = outcomes.into_iter().partition(Result::is_ok);
+    assert_eq!(refused.len(), 1, "only the reprocess is refused");
+    let refused = refused.into_iter().next().unwrap().unwrap_err();
+    assert_eq!(refused.kind(), ErrorKind::NotFound, "{refused:?}");
+    let applied: Vec<Recorded> = applied.into_iter().map(Result::unwrap).collect();
+    assert!(
+        applied
+            .iter()
+            .all(|r| summary(r).0 == "applied" && summary(r).1 == Some(1))
+    );
+    let positions: BTreeSet<u64> = applied.iter().map(|r| summary(r).2.unwrap().0).collect();
+    assert_eq!(
+        positions,
+        (1..=CASES).collect(),
+        "each applied once, no gaps"
+    );
+    assert_eq!(store.feed_head().await.unwrap(), Cursor(CASES));
+    assert!(store.case(&refused_ref, false).await.unwrap().is_none());
+    assert!(
+        store
+            .history(&refused_ref, u32::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 /// Concurrent writers on several cases while a reader tails the feed by cursor, as WatchCases
 /// does: the reader never sees a position before an earlier one has committed, so it ends with
 /// every change exactly once and never observes a gap.
@@ -975,5 +1038,6 @@ on_every_backend!(
     machine_quarantine_and_replays_of_it_leave_no_case,
     migrations_fill_in_what_earlier_rows_lack,
     concurrent_deliveries_get_gap_free_revisions_and_positions,
+    a_failing_delivery_among_concurrent_ones_fails_alone,
     feed_reader_never_skips_a_late_commit,
 );

@@ -96,14 +96,18 @@ async fn begin_write(
     gate: &write_gate::WriteGate,
 ) -> Result<(write_gate::Turn, DatabaseTransaction), Error> {
     let turn = gate.turn().await;
-    let txn = turn
-        .connection(db)
+    let txn = begin_immediate(turn.connection(db)).await?;
+    Ok((turn, txn))
+}
+
+/// A write transaction on `connection`, which the caller's turn gave it (see [`begin_write`]).
+async fn begin_immediate(connection: &DatabaseConnection) -> Result<DatabaseTransaction, Error> {
+    Ok(connection
         .begin_with_options(TransactionOptions {
             sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
             ..TransactionOptions::default()
         })
-        .await?;
-    Ok((turn, txn))
+        .await?)
 }
 
 #[async_trait]

@@ -1,4 +1,5 @@
-//! Recording a delivery: the one write path, one transaction per delivery.
+//! Recording a delivery: the one write path, one transaction per delivery (on SQLite, the
+//! deliveries waiting for the write gate share one: `group_commit`).
 //!
 //! The transaction claims the quarantine item a reprocess comes from (if any), locks or creates
 //! the case, looks for an earlier copy of the delivery (rule 1 of the state machine), lets
@@ -50,6 +51,14 @@
 //! that applied changes serialise on the counter for the few statements between it and the
 //! commit, which is why it comes last. Locks are always taken case row → counter row, so there
 //! is no deadlock cycle.
+//!
+//! # Group commit (SQLite)
+//!
+//! SQLite writes one transaction at a time anyway, so the deliveries waiting at the write gate
+//! are written by whoever gets the turn, one after the other in one transaction, and each is
+//! answered after its commit (`group_commit`). Everything above holds delivery by delivery: each
+//! sees the writes of the ones before it in the transaction as it would see them committed. A
+//! delivery that fails makes the batch roll back and every delivery of it be written alone.
 
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::OnConflict;
@@ -66,6 +75,10 @@ use verdict_domain::{
     Transition, machine,
 };
 use verdict_telemetry::TRACE_ONLY;
+
+mod group_commit;
+
+pub(crate) use group_commit::Waiting;
 
 use crate::by_key::ByKey as _;
 use crate::entity::{case, case_change, case_person, delivery};
@@ -102,9 +115,14 @@ pub(crate) async fn record(
         outcome = Empty,
         revision = Empty,
     );
-    let recorded = transaction(db, gate, delivery)
-        .instrument(span.clone())
-        .await;
+    let recorded = match gate.waiting() {
+        Some(waiting) => group_commit::record(db, gate, waiting, delivery, span.clone()).await,
+        None => {
+            transaction(db, gate, delivery)
+                .instrument(span.clone())
+                .await
+        }
+    };
     match &recorded {
         Ok(recorded) => {
             span.record("outcome", recorded.label());

@@ -16,6 +16,9 @@
 //! indexes, the feed counter) back from the file. One writing connection keeps its cache warm,
 //! since only it changes the database.
 //!
+//! Deliveries wait here together and are written in one transaction by whoever gets the turn
+//! (group commit, `record::group_commit`).
+//!
 //! PostgreSQL locks rows, not the database: there is no gate there.
 
 use std::sync::Arc;
@@ -23,9 +26,17 @@ use std::sync::Arc;
 use sea_orm::DatabaseConnection;
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
+use crate::record::Waiting;
+
 /// The turn-taking of one store's writers; see the module docs.
 #[derive(Debug, Clone)]
-pub(crate) struct WriteGate(Option<Arc<Mutex<DatabaseConnection>>>);
+pub(crate) struct WriteGate(Option<Gate>);
+
+#[derive(Debug, Clone)]
+struct Gate {
+    writer: Arc<Mutex<DatabaseConnection>>,
+    waiting: Arc<Waiting>,
+}
 
 /// A writer's turn: the next one waits until this is dropped (after the commit or rollback).
 #[derive(Debug)]
@@ -42,17 +53,25 @@ impl WriteGate {
     /// A gate whose writers write on `writer` (a pool of one SQLite connection; for an in-memory
     /// database the pool itself, whose one connection is the database).
     pub(crate) fn sqlite(writer: DatabaseConnection) -> Self {
-        Self(Some(Arc::new(Mutex::new(writer))))
+        Self(Some(Gate {
+            writer: Arc::new(Mutex::new(writer)),
+            waiting: Arc::default(),
+        }))
     }
 
     /// Waits for this writer's turn (tokio's mutex is fair: first come, first served).
     pub(crate) async fn turn(&self) -> Turn {
         match &self.0 {
-            Some(lock) => Turn {
-                held: Some(Arc::clone(lock).lock_owned().await),
+            Some(gate) => Turn {
+                held: Some(Arc::clone(&gate.writer).lock_owned().await),
             },
             None => Turn { held: None },
         }
+    }
+
+    /// The deliveries waiting to be written together, where there is a gate.
+    pub(crate) fn waiting(&self) -> Option<&Waiting> {
+        self.0.as_ref().map(|gate| &*gate.waiting)
     }
 }
 

@@ -1,0 +1,153 @@
+//! Group commit on SQLite: the deliveries waiting for the write gate are written by whoever gets
+//! the turn, in one transaction, so they share its `BEGIN`, its `COMMIT` and its WAL sync.
+//!
+//! SQLite has one writer at a time, and with `synchronous=FULL` every commit syncs the WAL to
+//! disk. One transaction per webhook made concurrent webhooks queue at the gate, each paying
+//! for its own sync and its own two extra round trips to the connection's thread while every
+//! other writer waited. Now a writer puts its delivery in the queue and waits for either its
+//! answer or the turn; whoever gets the turn takes everything queued (up to [`MAX_BATCH`]) and
+//! writes it, in arrival order, in one transaction: each delivery sees the ones before it
+//! exactly as if they had committed first, so rule 1 and revisions work across the batch. A
+//! delivery is answered only after the commit that holds it, as before.
+//!
+//! If any delivery of a batch fails, or the commit does, the whole transaction is rolled back
+//! and each delivery is written again in a transaction of its own: one delivery's failure (a
+//! reprocess whose item another reprocess released, say) is its own answer only, and nothing is
+//! half-written. A batch of one is that transaction of its own from the start.
+//!
+//! The batch is written on a task of its own, so a caller that goes away while it writes (its
+//! client hung up) abandons no one else's delivery; and the turn is given back only after every
+//! answer was sent, so a waiter that gets the turn with nothing queued has its answer already.
+
+use sea_orm::{DatabaseConnection, DbErr};
+use tokio::sync::oneshot;
+use tracing::{Instrument as _, Span};
+use verdict_domain::{NewDelivery, Recorded};
+
+use super::record_in;
+use crate::Error;
+use crate::write_gate::{Turn, WriteGate};
+
+/// At most this many deliveries in one transaction, so the first of a long queue is not held
+/// for the whole queue's writes.
+const MAX_BATCH: usize = 64;
+
+/// The deliveries waiting for the write gate (SQLite only).
+#[derive(Debug, Default)]
+pub(crate) struct Waiting(std::sync::Mutex<Vec<Pending>>);
+
+#[derive(Debug)]
+struct Pending {
+    delivery: NewDelivery,
+    /// The delivery's own `INSERT deliveries` span, where its statements run.
+    span: Span,
+    answer: oneshot::Sender<Result<Recorded, Error>>,
+}
+
+impl Waiting {
+    fn push(&self, pending: Pending) {
+        self.lock().push(pending);
+    }
+
+    /// The oldest waiting deliveries, at most [`MAX_BATCH`].
+    fn take(&self) -> Vec<Pending> {
+        let mut queue = self.lock();
+        let n = queue.len().min(MAX_BATCH);
+        queue.drain(..n).collect()
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<Pending>> {
+        // A Vec pushed to and drained stays consistent even if a holder panicked.
+        self.0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
+
+/// Records `delivery` (its statements in `span`) with the others waiting at `gate`; see the
+/// module docs.
+pub(super) async fn record(
+    db: &DatabaseConnection,
+    gate: &WriteGate,
+    waiting: &Waiting,
+    delivery: NewDelivery,
+    span: Span,
+) -> Result<Recorded, Error> {
+    let (answer, mut answered) = oneshot::channel();
+    waiting.push(Pending {
+        delivery,
+        span,
+        answer,
+    });
+    loop {
+        tokio::select! {
+            biased;
+            outcome = &mut answered => {
+                return outcome.unwrap_or_else(|_| {
+                    Err(Error::Db(DbErr::Custom(
+                        "the batch writing this delivery ended without an answer".to_owned(),
+                    )))
+                });
+            }
+            turn = gate.turn() => {
+                let batch = waiting.take();
+                if batch.is_empty() {
+                    // Ours was in the batch before: its answer came before this turn.
+                    continue;
+                }
+                // A panic in the batch drops its answers: each waiter then answers an error.
+                let _ = tokio::spawn(write(db.clone(), turn, batch)).await;
+            }
+        }
+    }
+}
+
+/// Writes `batch` during `turn` and answers every delivery in it; the turn is given back after.
+async fn write(db: DatabaseConnection, turn: Turn, batch: Vec<Pending>) {
+    let connection = turn.connection(&db);
+    if batch.len() > 1
+        && let Ok(recorded) = together(connection, &batch).await
+    {
+        for (pending, recorded) in batch.into_iter().zip(recorded) {
+            let _ = pending.answer.send(Ok(recorded));
+        }
+        return;
+    }
+    for pending in batch {
+        let outcome = alone(connection, pending.delivery)
+            .instrument(pending.span)
+            .await;
+        let _ = pending.answer.send(outcome);
+    }
+}
+
+/// Every delivery of `batch` in one transaction, or none of them.
+async fn together(
+    connection: &DatabaseConnection,
+    batch: &[Pending],
+) -> Result<Vec<Recorded>, Error> {
+    let txn = crate::begin_immediate(connection).await?;
+    let mut recorded = Vec::with_capacity(batch.len());
+    for pending in batch {
+        let outcome = record_in(&txn, pending.delivery.clone())
+            .instrument(pending.span.clone())
+            .await;
+        match outcome {
+            Ok(one) => recorded.push(one),
+            Err(error) => {
+                txn.rollback().await?;
+                return Err(error);
+            }
+        }
+    }
+    txn.commit().await?;
+    Ok(recorded)
+}
+
+/// One delivery in a transaction of its own.
+async fn alone(connection: &DatabaseConnection, delivery: NewDelivery) -> Result<Recorded, Error> {
+    let txn = crate::begin_immediate(connection).await?;
+    let recorded = record_in(&txn, delivery).await?;
+    txn.commit().await?;
+    Ok(recorded)
+}
