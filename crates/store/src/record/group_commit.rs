@@ -18,6 +18,10 @@
 //! The batch is written on a task of its own, so a caller that goes away while it writes (its
 //! client hung up) abandons no one else's delivery; and the turn is given back only after every
 //! answer was sent, so a waiter that gets the turn with nothing queued has its answer already.
+//! A caller that stops waiting while its delivery is still queued (its write deadline passed)
+//! leaves it there: it may still be written, with nobody to answer or to publish it. Its client
+//! was answered 503, so iDenfy's retry comes back as a duplicate, and the periodic resync tells
+//! the watchers, as after a crash between commit and publish.
 
 use sea_orm::{DatabaseConnection, DbErr};
 use tokio::sync::oneshot;
