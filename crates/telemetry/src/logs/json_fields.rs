@@ -273,15 +273,7 @@ mod tests {
     {
         #[derive(Debug)]
         struct Weird;
-        let lines = Lines::default();
-        let layer = tracing_subscriber::fmt::layer()
-            .json()
-            .with_current_span(false)
-            .with_span_list(true)
-            .fmt_fields(fields)
-            .with_writer(lines.clone());
-        let subscriber = tracing_subscriber::registry().with(layer);
-        tracing::subscriber::with_default(subscriber, || {
+        let line = logged_line(fields, || {
             let span = tracing::info_span!(
                 "request",
                 text = "a \"quoted\"\nline ✓",
@@ -302,9 +294,25 @@ mod tests {
             span.record("text", "replaced");
             span.in_scope(|| tracing::info!("inside"));
         });
-        let written = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
-        let line: Value = serde_json::from_str(written.trim()).unwrap();
         line["spans"][0].clone()
+    }
+
+    /// The one line written while `inside` runs under a JSON layer set up as the service's,
+    /// with `fields` as its span-field formatter.
+    fn logged_line<F>(fields: F, inside: impl FnOnce()) -> Value
+    where
+        F: for<'w> FormatFields<'w> + Send + Sync + 'static,
+    {
+        let lines = Lines::default();
+        let layer = tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(false)
+            .with_span_list(true)
+            .fmt_fields(fields)
+            .with_writer(lines.clone());
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), inside);
+        let written = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        serde_json::from_str(written.trim()).unwrap()
     }
 
     #[test]
@@ -344,15 +352,7 @@ mod tests {
 
     #[test]
     fn a_line_carries_the_fields_recorded_after_its_span_was_made_the_later_value_winning() {
-        let lines = Lines::default();
-        let layer = tracing_subscriber::fmt::layer()
-            .json()
-            .with_current_span(false)
-            .with_span_list(true)
-            .fmt_fields(AppendingJsonFields)
-            .with_writer(lines.clone());
-        let subscriber = tracing_subscriber::registry().with(layer);
-        tracing::subscriber::with_default(subscriber, || {
+        let line = logged_line(AppendingJsonFields, || {
             let span =
                 tracing::info_span!("request", route = "/x", status = Empty, scan_ref = Empty);
             span.record("status", 401);
@@ -360,8 +360,6 @@ mod tests {
             span.record("scan_ref", "ref-2");
             span.in_scope(|| tracing::info!(answered = true, "done"));
         });
-        let written = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
-        let line: Value = serde_json::from_str(written.trim()).unwrap();
         assert_eq!(
             line["spans"],
             json!([{"name": "request", "route": "/x", "status": 401, "scan_ref": "ref-2"}])
