@@ -135,12 +135,19 @@ pub(crate) async fn record(
     recorded
 }
 
+/// One delivery in a transaction of its own, in its turn at `gate` (PostgreSQL: none).
 async fn transaction(
     db: &DatabaseConnection,
     gate: &WriteGate,
     delivery: NewDelivery,
 ) -> Result<Recorded, Error> {
-    let (_turn, txn) = crate::begin_write(db, gate).await?;
+    let turn = gate.turn().await;
+    alone(turn.connection(db), delivery).await
+}
+
+/// One delivery in a transaction of its own on `connection`, which the caller's turn gave it.
+async fn alone(connection: &DatabaseConnection, delivery: NewDelivery) -> Result<Recorded, Error> {
+    let txn = crate::begin_immediate(connection).await?;
     let recorded = record_in(&txn, delivery).await?;
     txn.commit().await?;
     Ok(recorded)

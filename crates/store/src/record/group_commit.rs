@@ -28,7 +28,7 @@ use tokio::sync::oneshot;
 use tracing::{Instrument as _, Span};
 use verdict_domain::{NewDelivery, Recorded};
 
-use super::record_in;
+use super::{alone, record_in};
 use crate::Error;
 use crate::write_gate::{Turn, WriteGate};
 
@@ -144,14 +144,6 @@ async fn together(
             }
         }
     }
-    txn.commit().await?;
-    Ok(recorded)
-}
-
-/// One delivery in a transaction of its own.
-async fn alone(connection: &DatabaseConnection, delivery: NewDelivery) -> Result<Recorded, Error> {
-    let txn = crate::begin_immediate(connection).await?;
-    let recorded = record_in(&txn, delivery).await?;
     txn.commit().await?;
     Ok(recorded)
 }
