@@ -26,7 +26,7 @@
 use std::collections::HashSet;
 
 use chrono::{DateTime, SubsecRound as _, Utc};
-use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait as _, Func, Query};
+use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait as _, Func, Order, Query};
 use sea_orm::{
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
     QueryFilter, QueryOrder, QuerySelect, Statement,
@@ -106,18 +106,20 @@ pub(crate) async fn purge_expired(
             .await?;
         quarantine::lock_of_cases(&txn, &candidates).await?;
         // Read again under the row locks: a case another writer purged or reopened meanwhile
-        // drops out here.
+        // drops out here. Locked in key order, as `record` locks a batch's cases, so the two
+        // never wait for each other in a cycle; purged oldest first, as they were picked.
         let rows = case::Entity::find()
             .filter(case::Column::ScanRef.is_in(candidates.iter().map(String::as_str)))
             .filter(expired)
-            .order_by_asc(case::Column::FinalizedAt)
+            .order_by(key_order(txn.get_database_backend()), Order::Asc)
             .lock_exclusive()
             .all(&txn)
             .await?;
-        let cases = rows
+        let mut cases = rows
             .into_iter()
             .map(|row| convert::case_from_row(row, None))
             .collect::<Result<Vec<_>, _>>()?;
+        cases.sort_by_key(|case| case.finalized_at);
         let now = now();
         let purged = purge_locked(&txn, cases, now, traceparent).await?;
         let quarantine_erased = quarantine::erase_orphans_before(&txn, cutoff, limit, now).await?;
@@ -130,6 +132,15 @@ pub(crate) async fn purge_expired(
         }))
     })
     .await
+}
+
+/// The byte order of case keys, the order `record` locks them in (a Rust string's order):
+/// PostgreSQL's "C" collation, SQLite's default.
+fn key_order(backend: DbBackend) -> Expr {
+    match backend {
+        DbBackend::Postgres => Expr::cust(r#""scan_ref" COLLATE "C""#),
+        _ => Expr::col(case::Column::ScanRef),
+    }
 }
 
 /// Erases what the given cases (locked by the caller, their quarantine items first) still hold
