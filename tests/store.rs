@@ -1025,6 +1025,109 @@ async fn sqlite_connections_use_wal_busy_timeout_full_sync_and_foreign_keys() {
     );
 }
 
+/// Two replicas on one PostgreSQL database write batches over the same cases, one replica's
+/// writers taking them in one order and the other's in the reverse: every delivery applies once
+/// with gap-free revisions and positions, and PostgreSQL never had to break a deadlock. (A batch
+/// locks its cases in key order whatever order its deliveries arrived in. A deadlock would not
+/// show in the answers: PostgreSQL aborts one batch after a second and its deliveries are
+/// written again one by one; its statistics count it.)
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replicas_batching_the_same_cases_never_deadlock() {
+    use verdict_store::migration::sea_orm::{ConnectionTrait, Database, Statement};
+
+    const CASES: usize = 6;
+    const ROUNDS: usize = 20;
+    let Some(db) = TestDatabase::new(Backend::Postgres).await else {
+        return;
+    };
+    let connect = || SeaStore::connect(db.url(), StoreOptions::default());
+    let first = within("connecting", connect()).await.expect("connect");
+    within("migrating", first.migrate()).await.expect("migrate");
+    let second = within("connecting", connect()).await.expect("connect");
+    let scan_refs: Vec<String> = (0..CASES).map(|_| payloads::scan_ref()).collect();
+    // One arrival time for all: every delivery applies whatever order they commit in.
+    let arrived = Utc::now();
+    // Each replica gets every case at once, round after round, in its own order: its writers
+    // queue in that order and are written as one batch.
+    let replicas = [&first, &second]
+        .into_iter()
+        .enumerate()
+        .map(|(replica, store)| {
+            let mut order = scan_refs.clone();
+            if replica == 1 {
+                order.reverse();
+            }
+            async move {
+                let mut recorded = Vec::new();
+                for round in 0..ROUNDS {
+                    let writers = order.iter().map(|scan_ref| {
+                        let body = webhook(scan_ref)
+                            .field("seq", json!([replica, round]))
+                            .build();
+                        store.record(NewDelivery {
+                            received_at: arrived,
+                            ..delivery(EventType::AutoFinished, body)
+                        })
+                    });
+                    for outcome in futures::future::join_all(writers).await {
+                        recorded.push(outcome.expect("record"));
+                    }
+                }
+                recorded
+            }
+        });
+    let recorded: Vec<Recorded> =
+        within("both replicas writing", futures::future::join_all(replicas))
+            .await
+            .into_iter()
+            .flatten()
+            .collect();
+
+    let n = (2 * ROUNDS * CASES) as u64;
+    assert!(recorded.iter().all(|r| r.label() == "applied"));
+    let positions: BTreeSet<u64> = recorded.iter().map(|r| summary(r).2.unwrap().0).collect();
+    assert_eq!(positions, (1..=n).collect(), "each applied once, no gaps");
+    for scan_ref in &scan_refs {
+        let revisions: BTreeSet<u64> = recorded
+            .iter()
+            .map(case_of)
+            .filter(|case| &case.scan_ref == scan_ref)
+            .map(|case| case.revision)
+            .collect();
+        assert_eq!(revisions, (1..=n / CASES as u64).collect(), "{scan_ref}");
+    }
+
+    // A backend counts a deadlock in its statistics, which it hands in by the time it exits.
+    first.connection().clone().close().await.expect("close");
+    second.connection().clone().close().await.expect("close");
+    let admin = Database::connect(db.url()).await.expect("connect");
+    let query = |sql: &str| {
+        let admin = &admin;
+        let statement = Statement::from_string(admin.get_database_backend(), sql.to_owned());
+        async move {
+            let row = admin.query_one_raw(statement).await.unwrap().unwrap();
+            row.try_get_by_index::<i64>(0).unwrap()
+        }
+    };
+    within("the replicas' connections ending", async {
+        let others = "SELECT COUNT(*) FROM pg_stat_activity \
+                      WHERE datname = current_database() AND pid <> pg_backend_pid()";
+        while query(others).await > 0 {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    })
+    .await;
+    let deadlocks = query(
+        "SELECT COALESCE(deadlocks, 0) FROM pg_stat_database WHERE datname = current_database()",
+    )
+    .await;
+    assert_eq!(
+        deadlocks, 0,
+        "PostgreSQL broke deadlocks between the replicas"
+    );
+    admin.close().await.expect("close");
+}
+
 on_every_backend!(
     migrations_go_up_down_and_up_again,
     recorded_case_reads_back_with_person_only_on_request,

@@ -95,7 +95,7 @@ impl SeaStore {
                     (db, WriteGate::sqlite(writer))
                 }
             }
-            Backend::Postgres => (Database::connect(connect).await?, WriteGate::open()),
+            Backend::Postgres => (Database::connect(connect).await?, WriteGate::postgres()),
         };
         let target = crate::span::DbTarget::from_url(backend, url);
         Ok(Self {

@@ -14,11 +14,6 @@ use crate::by_key::ByKey as _;
 use crate::entity::{case_change, feed_counter};
 use crate::{Error, convert, read};
 
-/// Takes the next feed position. Holds the counter row lock until the transaction ends.
-pub(crate) async fn next_position(txn: &DatabaseTransaction) -> Result<i64, Error> {
-    Ok(*next_positions(txn, 1).await?.start())
-}
-
 /// Takes the next `count` feed positions at once (at least one), for changes committed
 /// together. Holds the counter row lock until the transaction ends.
 pub(crate) async fn next_positions(

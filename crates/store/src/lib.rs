@@ -53,7 +53,8 @@ pub enum Backend {
 pub struct SeaStore {
     db: DatabaseConnection,
     backend: Backend,
-    /// Turns for SQLite's write lock, so waiting writers hold no connection.
+    /// Turns for SQLite's write lock, so waiting writers hold no connection, and for batches
+    /// of deliveries on both backends.
     writes: write_gate::WriteGate,
     /// What the write path's CLIENT spans say about the database.
     target: span::DbTarget,
