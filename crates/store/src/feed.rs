@@ -3,7 +3,7 @@
 
 use std::ops::RangeInclusive;
 
-use sea_orm::sea_query::{self, Expr, Query};
+use sea_orm::sea_query::{self, Expr, Query, UpdateStatement};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
     EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, Statement,
@@ -22,9 +22,18 @@ pub(crate) async fn next_positions(
 ) -> Result<RangeInclusive<i64>, Error> {
     let count = i64::try_from(count.max(1))
         .map_err(|_| Error::corrupt("more feed positions than an i64 holds"))?;
-    // `UPDATE … RETURNING`: PostgreSQL, and SQLite since 3.35 (the bundled one is newer). The
-    // row lock it takes is the point.
-    let bump = Query::update()
+    let row = txn
+        .query_one(&bump(count))
+        .await?
+        .ok_or_else(|| Error::corrupt("feed_counter row 1 missing"))?;
+    let last = row.try_get_by_index::<i64>(0)?;
+    Ok(last - count + 1..=last)
+}
+
+/// `UPDATE feed_counter SET value = value + count WHERE id = 1 RETURNING value`: PostgreSQL, and
+/// SQLite since 3.35 (the bundled one is newer). The row lock it takes is the point.
+pub(crate) fn bump(count: i64) -> UpdateStatement {
+    Query::update()
         .table(feed_counter::Entity)
         .value(
             feed_counter::Column::Value,
@@ -32,13 +41,7 @@ pub(crate) async fn next_positions(
         )
         .and_where(feed_counter::Column::Id.eq(1))
         .returning_col(feed_counter::Column::Value)
-        .to_owned();
-    let row = txn
-        .query_one(&bump)
-        .await?
-        .ok_or_else(|| Error::corrupt("feed_counter row 1 missing"))?;
-    let last = row.try_get_by_index::<i64>(0)?;
-    Ok(last - count + 1..=last)
+        .to_owned()
 }
 
 /// The changes of `query`, oldest first.
