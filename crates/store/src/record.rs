@@ -49,6 +49,13 @@
 //!    update of each changed (already locked) case row, with its latest change's position as
 //!    `last_position`, and the insert of the feed rows.
 //!
+//! Some of these statements travel together, in one round trip ([`one_trip`]): a delivery's row
+//! with its person's upsert, and for a batch of a few changes the counter, the case rows and the
+//! feed rows. On PostgreSQL they are data-modifying CTEs of one statement, run on one snapshot:
+//! each writes rows the others neither write nor read, and the positions come from the counter
+//! CTE's `RETURNING`. On SQLite they are one text of several statements, run in order. Six
+//! round trips for a new case instead of nine (the ceiling's eight).
+//!
 //! Taking the counter row lock last is what makes feed positions commit-ordered: the
 //! transaction holding position N keeps the counter row locked until it commits, so nobody can
 //! take N+1 before N is committed and visible. A reader asking for `position > cursor` can
@@ -513,13 +520,16 @@ fn person_row(scan_ref: &str, person: &verdict_domain::Person) -> InsertStatemen
         .into_query()
 }
 
-/// Runs `first`, then `last`, in one round trip on PostgreSQL: each of `first` becomes a
-/// data-modifying CTE of `last` (`WITH w0 AS (…), w1 AS (…) INSERT …`), which PostgreSQL runs
-/// exactly once whether or not anything reads it. They run on one snapshot, so they must not
-/// depend on one another's writes: callers pass writes to different rows. SQLite has no such
-/// CTEs: there they run one by one. A round trip is a wake-up on each side; two fewer per
-/// webhook took PostgreSQL ingest at c=4 from 0.69 to 0.90 of its ceiling (`verdict-bench
-/// ingest --quick`, measured by leaving two statements out).
+/// Runs `first`, then `last`, in one round trip; returns the rows they return. A round trip is
+/// a wake-up on each side: leaving two of a webhook's statements out took PostgreSQL ingest at
+/// c=4 from 0.69 to 0.90 of its ceiling (`verdict-bench ingest --quick`).
+///
+/// On PostgreSQL each of `first` becomes a data-modifying CTE of `last` (`WITH w0 AS (…), w1
+/// AS (…) INSERT …`), run exactly once whether or not anything reads it. They all run on one
+/// snapshot, so they must not depend on one another's writes: callers pass writes to different
+/// rows, and read what an earlier one returns through its CTE (`w0`). On SQLite they become one
+/// text of several statements, which sqlx runs in order on the connection's thread, binding
+/// each its share of the values.
 async fn one_trip<S>(
     txn: &DatabaseTransaction,
     first: Vec<S>,
@@ -528,11 +538,20 @@ async fn one_trip<S>(
 where
     S: StatementBuilder + Into<SubQueryStatement>,
 {
-    if txn.get_database_backend() != DbBackend::Postgres {
-        for statement in first {
-            txn.execute(&statement).await?;
+    let backend = txn.get_database_backend();
+    if backend != DbBackend::Postgres {
+        let mut sql = String::new();
+        let mut values = Vec::new();
+        let statements = first
+            .iter()
+            .map(|statement| StatementBuilder::build(statement, &backend));
+        for statement in statements.chain([StatementBuilder::build(&last, &backend)]) {
+            sql.push_str(&statement.sql);
+            sql.push_str(";\n");
+            values.extend(statement.values.map(|values| values.0).unwrap_or_default());
         }
-        return Ok(txn.query_all(&last).await?);
+        let statement = Statement::from_sql_and_values(backend, sql, values);
+        return Ok(txn.query_all_raw(statement).await?);
     }
     let mut with = WithClause::new();
     for (i, statement) in first.into_iter().enumerate() {
@@ -552,11 +571,12 @@ async fn execute(txn: &DatabaseTransaction, statement: impl StatementBuilder) ->
 }
 
 /// Feed rows per `INSERT`: a snapshot is about half a kilobyte, so a statement stays well under
-/// 16 KiB (with as many case updates as rows, half as many). A larger one leaves the client in more than one write — over TLS, one record of at most
-/// 16 KiB each — and the second waits (Nagle) for the server to acknowledge the first, which it
-/// delays by 40 ms on Linux (sqlx does not set `TCP_NODELAY`): a batch of 25 changes or more in
-/// one statement took 43 ms instead of half a millisecond (timed in `verdict-bench ingest` on
-/// PostgreSQL, which connects with TLS when the server offers it).
+/// 16 KiB (with as many case updates as rows, half as many). A larger one leaves the client in
+/// more than one write — over TLS, one record of at most 16 KiB each — and the second waits
+/// (Nagle) for the server to acknowledge the first, which it delays by 40 ms on Linux (sqlx
+/// does not set `TCP_NODELAY`): a batch of 25 changes or more in one statement took 43 ms
+/// instead of half a millisecond (timed in `verdict-bench ingest` on PostgreSQL, which connects
+/// with TLS when the server offers it).
 const FEED_ROWS_PER_STATEMENT: usize = 16;
 
 /// Deletes the placeholders no delivery turned into a case, then takes the feed positions of
@@ -585,9 +605,7 @@ async fn write_changes(
         return Ok(Vec::new());
     }
 
-    if txn.get_database_backend() == DbBackend::Postgres
-        && changes.len() <= FEED_ROWS_PER_STATEMENT / 2
-    {
+    if changes.len() <= FEED_ROWS_PER_STATEMENT / 2 {
         return feed_in_one_statement(txn, cases, changes).await;
     }
 
@@ -627,10 +645,11 @@ async fn write_changes(
     Ok(positions)
 }
 
-/// [`write_changes`] on PostgreSQL for a few changes: the counter, the case rows and the feed
-/// rows in one statement, the counter as the first data-modifying CTE (`w0`) and each position
-/// read from what it returns. The counter's row lock is then held for this statement and the
-/// commit only.
+/// [`write_changes`] for a few changes: the counter, the case rows and the feed rows in one
+/// round trip ([`one_trip`]), each position computed in SQL from the counter's new value (on
+/// PostgreSQL what the counter CTE `w0` returns; on SQLite the counter row, updated by the
+/// statement before). The counter's row lock is then held for this round trip and the commit
+/// only.
 async fn feed_in_one_statement(
     txn: &DatabaseTransaction,
     cases: &HashMap<String, Locked>,
@@ -638,8 +657,12 @@ async fn feed_in_one_statement(
 ) -> Result<Vec<i64>, Error> {
     let n = changes.len();
     let count = i64::try_from(n).map_err(|_| Error::corrupt("more changes than an i64 holds"))?;
+    let counter = match txn.get_database_backend() {
+        DbBackend::Postgres => r#"(SELECT "value" FROM "w0")"#,
+        _ => r#"(SELECT "value" FROM "feed_counter" WHERE "id" = 1)"#,
+    };
     // Change `i` takes the i-th of the `n` positions up to the counter's new value.
-    let position = |i: usize| Expr::cust(format!(r#"(SELECT "value" FROM "w0") - {}"#, n - 1 - i));
+    let position = |i: usize| Expr::cust(format!("{counter} - {}", n - 1 - i));
     let mut first = vec![feed::bump(count)];
     for locked in cases.values() {
         if let (Some(case), Some(last)) = (&locked.case, locked.last_change) {
@@ -674,10 +697,12 @@ async fn feed_in_one_statement(
         feed.values(values)
             .map_err(|e| Error::corrupt(format!("feed row: {e}")))?;
     }
+    // The feed rows' positions (and on SQLite the counter's value before them): the greatest is
+    // the counter's new value.
     let rows = one_trip(txn, first, feed).await?;
-    if rows.len() != n {
+    if rows.len() < n {
         return Err(Error::corrupt(
-            "the feed insert returned another number of rows",
+            "the feed insert returned fewer rows than it inserted",
         ));
     }
     let last = rows
