@@ -571,12 +571,12 @@ async fn execute(txn: &DatabaseTransaction, statement: impl StatementBuilder) ->
 }
 
 /// Feed rows per `INSERT`: a snapshot is about half a kilobyte, so a statement stays well under
-/// 16 KiB (with as many case updates as rows, half as many). A larger one leaves the client in
-/// more than one write — over TLS, one record of at most 16 KiB each — and the second waits
-/// (Nagle) for the server to acknowledge the first, which it delays by 40 ms on Linux (sqlx
-/// does not set `TCP_NODELAY`): a batch of 25 changes or more in one statement took 43 ms
-/// instead of half a millisecond (timed in `verdict-bench ingest` on PostgreSQL, which connects
-/// with TLS when the server offers it).
+/// 16 KiB (with as many case updates as rows, half as many). A batch of 25 changes or more in
+/// one statement took 43 ms instead of half a millisecond (timed in `verdict-bench ingest` on
+/// PostgreSQL, which connects with TLS when the server offers it). A 40 ms step is Nagle's
+/// algorithm holding a second write until the server acknowledges the first, which it delays:
+/// a statement larger than one TLS record (16 KiB) most likely leaves the client in two
+/// writes, and sqlx does not set `TCP_NODELAY`.
 const FEED_ROWS_PER_STATEMENT: usize = 16;
 
 /// Deletes the placeholders no delivery turned into a case, then takes the feed positions of

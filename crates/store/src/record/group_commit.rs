@@ -8,12 +8,13 @@
 //! taking its position to its commit: sixteen webhooks in flight were sixteen transactions
 //! queued on that lock, each paying a commit while the others waited (and fewer were written
 //! per second at c=16 than at c=4). Now a writer puts its delivery in the queue and waits for
-//! either its answer or the turn (one batch at a time per store, that is per replica); whoever
-//! gets the turn takes everything queued (up to [`MAX_BATCH`]) and writes it, in arrival order,
-//! in one transaction (`record_in`): each delivery is judged against the state the ones before
-//! it left, so rule 1 and revisions work across the batch, and the feed counter is taken once,
-//! last. A delivery is answered only after the commit that holds it, as before.
-
+//! either its answer or a turn (per replica, one batch at a time on SQLite and two on
+//! PostgreSQL: `write_gate`); whoever gets a turn takes everything queued (up to
+//! [`MAX_BATCH`]) and writes it, in arrival order, in one transaction (`record_in`): each
+//! delivery is judged against the state the ones before it left, so rule 1 and revisions work
+//! across the batch, and the feed counter is taken once, last. A delivery is answered only
+//! after the commit that holds it, as before.
+//!
 //! If any delivery of a batch fails, or the commit does, the whole transaction is rolled back
 //! and each delivery is written again in a transaction of its own: one delivery's failure (a
 //! reprocess whose item another reprocess released, say) is its own answer only, and nothing is
