@@ -71,7 +71,7 @@ use std::collections::{BTreeMap, HashMap};
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{
     Alias, CommonTableExpression, Expr, InsertStatement, OnConflict, Query, SubQueryStatement,
-    WithClause,
+    UpdateStatement, WithClause,
 };
 use sea_orm::{
     ActiveModelTrait as _,
@@ -611,36 +611,14 @@ async fn write_changes(
 
     // Commit order starts here: see the module docs.
     let positions: Vec<i64> = feed::next_positions(txn, changes.len()).await?.collect();
-    let mut updates = Vec::new();
-    for locked in cases.values() {
-        if let (Some(case), Some(last)) = (&locked.case, locked.last_change) {
-            let row = convert::case_to_row(case, positions[last], locked.decisive_at)?;
-            let update = case::Entity::update_many()
-                .set(row)
-                .filter(case::Column::ScanRef.eq(case.scan_ref.as_str()));
-            updates.push(update.into_query());
-        }
-    }
-    let committed_at = Utc::now();
-    let rows = changes
-        .iter()
-        .zip(&positions)
-        .map(|(change, &position)| {
-            convert::change_to_row(
-                position,
-                &change.case,
-                change.traceparent.clone(),
-                committed_at,
-            )
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    for update in updates {
+    let position = |i: usize| Expr::val(positions[i]);
+    for update in case_updates(cases, &position)? {
         execute(txn, update).await?;
     }
-    let mut rows = rows.into_iter().peekable();
-    while rows.peek().is_some() {
-        let chunk = rows.by_ref().take(FEED_ROWS_PER_STATEMENT);
-        execute(txn, case_change::Entity::insert_many(chunk).into_query()).await?;
+    let committed_at = Utc::now();
+    for (k, chunk) in changes.chunks(FEED_ROWS_PER_STATEMENT).enumerate() {
+        let from = k * FEED_ROWS_PER_STATEMENT;
+        execute(txn, feed_rows(chunk, from, &position, committed_at)?).await?;
     }
     Ok(positions)
 }
@@ -664,39 +642,9 @@ async fn feed_in_one_statement(
     // Change `i` takes the i-th of the `n` positions up to the counter's new value.
     let position = |i: usize| Expr::cust(format!("{counter} - {}", n - 1 - i));
     let mut first = vec![feed::bump(count)];
-    for locked in cases.values() {
-        if let (Some(case), Some(last)) = (&locked.case, locked.last_change) {
-            let mut row = convert::case_to_row(case, 0, locked.decisive_at)?;
-            row.last_position = NotSet;
-            let mut update = case::Entity::update_many()
-                .set(row)
-                .filter(case::Column::ScanRef.eq(case.scan_ref.as_str()))
-                .into_query();
-            update.value(case::Column::LastPosition, position(last));
-            first.push(update);
-        }
-    }
-    let committed_at = Utc::now();
-    let mut feed = Query::insert();
-    feed.into_table(case_change::Entity)
-        .columns(case_change::Column::iter())
-        .returning_col(case_change::Column::Position);
-    for (i, change) in changes.iter().enumerate() {
-        let row =
-            convert::change_to_row(0, &change.case, change.traceparent.clone(), committed_at)?;
-        let mut values = Vec::new();
-        for column in case_change::Column::iter() {
-            values.push(match column {
-                case_change::Column::Position => position(i),
-                column => match row.get(column).into_value() {
-                    Some(value) => Expr::val(value),
-                    None => return Err(Error::corrupt(format!("feed row without {column:?}"))),
-                },
-            });
-        }
-        feed.values(values)
-            .map_err(|e| Error::corrupt(format!("feed row: {e}")))?;
-    }
+    first.extend(case_updates(cases, &position)?);
+    let mut feed = feed_rows(changes, 0, &position, Utc::now())?;
+    feed.returning_col(case_change::Column::Position);
     // The feed rows' positions (and on SQLite the counter's value before them): the greatest is
     // the counter's new value.
     let rows = one_trip(txn, first, feed).await?;
@@ -712,6 +660,59 @@ async fn feed_in_one_statement(
             Ok::<_, DbErr>(last.max(position?))
         })?;
     Ok((last - count + 1..=last).collect())
+}
+
+/// The update of each case the batch changed to its latest state; `position(i)` is the feed
+/// position of change `i`, a value or SQL that computes it.
+fn case_updates(
+    cases: &HashMap<String, Locked>,
+    position: &impl Fn(usize) -> Expr,
+) -> Result<Vec<UpdateStatement>, Error> {
+    let mut updates = Vec::new();
+    for locked in cases.values() {
+        if let (Some(case), Some(last)) = (&locked.case, locked.last_change) {
+            let mut row = convert::case_to_row(case, 0, locked.decisive_at)?;
+            row.last_position = NotSet;
+            let mut update = case::Entity::update_many()
+                .set(row)
+                .filter(case::Column::ScanRef.eq(case.scan_ref.as_str()))
+                .into_query();
+            update.value(case::Column::LastPosition, position(last));
+            updates.push(update);
+        }
+    }
+    Ok(updates)
+}
+
+/// The insert of `changes` into the feed, the first being the batch's change `from`;
+/// `position(i)` is the feed position of the batch's change `i`, a value or SQL that computes
+/// it.
+fn feed_rows(
+    changes: &[Change],
+    from: usize,
+    position: &impl Fn(usize) -> Expr,
+    committed_at: DateTime<Utc>,
+) -> Result<InsertStatement, Error> {
+    let mut feed = Query::insert();
+    feed.into_table(case_change::Entity)
+        .columns(case_change::Column::iter());
+    for (i, change) in changes.iter().enumerate() {
+        let row =
+            convert::change_to_row(0, &change.case, change.traceparent.clone(), committed_at)?;
+        let mut values = Vec::new();
+        for column in case_change::Column::iter() {
+            values.push(match column {
+                case_change::Column::Position => position(from + i),
+                column => match row.get(column).into_value() {
+                    Some(value) => Expr::val(value),
+                    None => return Err(Error::corrupt(format!("feed row without {column:?}"))),
+                },
+            });
+        }
+        feed.values(values)
+            .map_err(|e| Error::corrupt(format!("feed row: {e}")))?;
+    }
+    Ok(feed)
 }
 
 /// Inserts the placeholder of a new case, or locks the case row that is there, and returns the

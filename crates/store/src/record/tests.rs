@@ -157,3 +157,47 @@ async fn a_batch_answers_and_writes_as_one_transaction_per_delivery_would() {
         "{written:#?}"
     );
 }
+
+/// More changes than one statement takes (the feed rows go in several): the same feed as
+/// one transaction per delivery.
+#[tokio::test]
+async fn a_large_batch_writes_the_same_feed_as_one_transaction_per_delivery() {
+    let deliveries: Vec<NewDelivery> = (0..20)
+        .map(|i| {
+            let scan_ref = format!("case-{}", i % 7);
+            let preliminary = delivery(&scan_ref, EventType::AutoFinished, false, "REVIEWING", i);
+            // A field of its own, so no delivery is a copy of another: each applies.
+            let mut value: Value = serde_json::from_slice(&preliminary.body).unwrap();
+            value["seq"] = json!(i);
+            let body = serde_json::to_vec(&value).unwrap();
+            NewDelivery {
+                payload: Payload::parse(&body).unwrap(),
+                body: Bytes::from(body),
+                ..preliminary
+            }
+        })
+        .collect();
+    let feed = |store: SeaStore| async move {
+        let changes = store
+            .changes_after(&FeedQuery::after(Cursor::START, 100))
+            .await
+            .unwrap();
+        changes
+            .into_iter()
+            .map(|c| (c.position.0, c.case.scan_ref, c.case.revision))
+            .collect::<Vec<_>>()
+    };
+
+    let batched = store().await;
+    let together = write(&batched, deliveries.clone()).await;
+    let alone = store().await;
+    for delivery in deliveries {
+        write(&alone, vec![delivery]).await;
+    }
+
+    let positions: Vec<_> = together.iter().map(|r| summary(r).2).collect();
+    assert_eq!(positions, (1..=20).map(Some).collect::<Vec<_>>());
+    let written = feed(batched).await;
+    assert_eq!(written.len(), 20);
+    assert_eq!(written, feed(alone).await);
+}
