@@ -68,7 +68,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, SubsecRound as _, Utc};
 use sea_orm::sea_query::{
     Alias, CommonTableExpression, Expr, InsertStatement, OnConflict, Query, SubQueryStatement,
     UpdateStatement, WithClause,
@@ -108,8 +108,12 @@ pub(crate) async fn record(
     db: &DatabaseConnection,
     gate: &WriteGate,
     target: &DbTarget,
-    delivery: NewDelivery,
+    mut delivery: NewDelivery,
 ) -> Result<Recorded, Error> {
+    // To the microsecond, as PostgreSQL keeps times: the case answered (and published to this
+    // process's watchers and `GetCase` cache) is then the case a read returns, on either
+    // backend.
+    delivery.received_at = delivery.received_at.trunc_subsecs(6);
     let span = tracing::info_span!(
         target: TRACE_ONLY,
         "store.record",
