@@ -20,6 +20,7 @@ fn notification(scan_ref: &str, revision: u64, position: u64) -> Notification {
         revision,
         position: Cursor(position),
         traceparent: Some(TRACEPARENT.to_owned()),
+        committed: None,
     }
 }
 
@@ -115,7 +116,8 @@ async fn a_killed_subscription_resubscribes_and_wakes_every_watcher() {
         signal,
         Signal {
             revision: 5,
-            traceparent: None
+            traceparent: None,
+            committed: None,
         }
     );
     shutdown.cancel();

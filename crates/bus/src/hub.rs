@@ -15,10 +15,10 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, RwLock, Weak};
 
 use tokio::sync::watch;
-use verdict_domain::Notification;
+use verdict_domain::{Case, Cursor, Notification};
 use verdict_telemetry::metrics::metrics;
 
 #[cfg(test)]
@@ -34,12 +34,27 @@ pub struct Signal {
     /// webhook's trace. It belongs to `revision` only: use it when the revision read from the
     /// database equals `revision`.
     pub traceparent: Option<String>,
+    /// The case at `revision` when this process committed it ([`Notification::committed`]):
+    /// as new as anything the hub was told, so a watcher of the BASIC view sends it without a
+    /// read. `None` for changes learnt otherwise, and after [`Hub::wake_all`], which asks for
+    /// a read.
+    pub committed: Option<Arc<Case>>,
+}
+
+/// Told of every case this process commits, as its notification reaches the hub, whether or
+/// not anyone watches it: the `GetCase` cache keeps what was just written instead of reading it
+/// back. Called on the publishing task, so it must be quick and must not block.
+pub trait CommitListener: Send + Sync {
+    /// `case` (without its person) was committed at feed `position`.
+    fn committed(&self, case: &Arc<Case>, position: Cursor);
 }
 
 /// The process-wide fan-out point between the bus (and the resync) and the watchers. Keeps the
 /// `verdict.watch.cases` gauge (cases with at least one watcher).
 pub struct Hub {
     cases: Mutex<HashMap<String, CaseEntry>>,
+    /// Held weakly: a listener goes when its owner does.
+    listeners: RwLock<Vec<Weak<dyn CommitListener>>>,
     /// Highest feed position signalled; woken on every notification.
     feed: watch::Sender<u64>,
     /// The last generation handed out; see the module docs.
@@ -64,6 +79,7 @@ impl Hub {
     pub fn new() -> Arc<Hub> {
         Arc::new(Hub {
             cases: Mutex::new(HashMap::new()),
+            listeners: RwLock::default(),
             feed: watch::Sender::new(0),
             generation: AtomicU64::new(0),
         })
@@ -72,9 +88,33 @@ impl Hub {
     /// Wakes the watchers of `n.scan_ref` if `n.revision` is newer than what the hub knew, and
     /// the feed watchers. Cheap and non-blocking: safe to call from any task or callback.
     pub fn notify(&self, n: &Notification) {
-        self.bump_case(&n.scan_ref, n.revision, n.traceparent.as_deref());
+        self.bump_case(
+            &n.scan_ref,
+            n.revision,
+            n.traceparent.as_deref(),
+            n.committed.as_ref(),
+        );
         self.feed
             .send_modify(|seen| *seen = (*seen).max(n.position.0));
+        if let Some(case) = &n.committed {
+            let listeners = self
+                .listeners
+                .read()
+                .unwrap_or_else(PoisonError::into_inner);
+            for listener in listeners.iter().filter_map(Weak::upgrade) {
+                listener.committed(case, n.position);
+            }
+        }
+    }
+
+    /// Tells `listener` of every commit notified from now on, while it lives.
+    pub fn listen(&self, listener: Weak<dyn CommitListener>) {
+        let mut listeners = self
+            .listeners
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        listeners.retain(|held| held.strong_count() > 0);
+        listeners.push(listener);
     }
 
     /// Raises the known revision of a watched case and wakes its watchers; false when nobody
@@ -84,6 +124,7 @@ impl Hub {
         scan_ref: &str,
         revision: u64,
         traceparent: Option<&str>,
+        committed: Option<&Arc<Case>>,
     ) -> bool {
         let cases = self.lock();
         let Some(entry) = cases.get(scan_ref) else {
@@ -95,6 +136,7 @@ impl Hub {
             }
             stamped.signal.revision = revision;
             stamped.signal.traceparent = traceparent.map(str::to_owned);
+            stamped.signal.committed = committed.cloned();
             stamped.generation = self.next_generation();
             true
         })
@@ -166,14 +208,16 @@ impl Hub {
         *self.feed.borrow()
     }
 
-    /// Wakes every case and feed watcher without changing what they are told, so they all
-    /// re-read the database: after a Redis (re)connect, whatever was published while the
-    /// subscription was down is lost and only a re-read recovers it.
+    /// Wakes every case and feed watcher without changing the revisions they are told, so they
+    /// all re-read the database: after a Redis (re)connect, whatever was published while the
+    /// subscription was down is lost and only a re-read recovers it (so no committed case
+    /// stands in for the read).
     pub fn wake_all(&self) {
         for entry in self.lock().values() {
-            entry
-                .signal
-                .send_modify(|stamped| stamped.generation = self.next_generation());
+            entry.signal.send_modify(|stamped| {
+                stamped.signal.committed = None;
+                stamped.generation = self.next_generation();
+            });
         }
         self.feed.send_modify(|_| {});
     }
@@ -248,6 +292,13 @@ impl CaseWatch {
     /// The latest signal without waiting (and without marking it seen).
     pub fn current(&self) -> Signal {
         self.rx.borrow().signal.clone()
+    }
+
+    /// The case as committed by this process at the newest revision the hub knows, if it was
+    /// (see [`Signal::committed`]): a read would return this revision or a newer one that the
+    /// hub has not heard of yet, which will wake this watch when it does.
+    pub fn committed(&self) -> Option<Arc<Case>> {
+        self.rx.borrow().signal.committed.clone()
     }
 
     /// The generation of the last value this watch saw: a read of the case that started once

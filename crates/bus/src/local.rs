@@ -49,6 +49,7 @@ mod tests {
             revision: 2,
             position: Cursor(7),
             traceparent: None,
+            committed: None,
         };
         bus.publish(notification)
             .await

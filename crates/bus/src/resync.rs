@@ -104,7 +104,7 @@ impl Resync {
             for (scan_ref, revision) in self.store.revisions(batch).await? {
                 // The hub compares with what it knows now, so a notification that arrived
                 // during the query is neither repeated nor undone.
-                if self.hub.bump_case(&scan_ref, revision, None) {
+                if self.hub.bump_case(&scan_ref, revision, None, None) {
                     caught += 1;
                 }
             }

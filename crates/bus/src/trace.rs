@@ -89,6 +89,7 @@ mod tests {
             revision: 2,
             position: Cursor(5),
             traceparent: request.in_scope(propagation::current_traceparent),
+            committed: None,
         };
         let sent = request.in_scope(|| {
             let span = producer(REDIS_SYSTEM, "chan", &n);
@@ -124,6 +125,7 @@ mod tests {
             revision: 1,
             position: Cursor(1),
             traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".into()),
+            committed: None,
         };
         let span = producer(HUB_SYSTEM, HUB_DESTINATION, &n);
         assert_eq!(carried_by(&span, &n), n);

@@ -2,6 +2,7 @@
 //! `verdict-store` and `verdict-bus` implement them; the edges hold them as `Arc<dyn …>`.
 
 use std::fmt;
+use std::sync::Arc;
 
 use async_trait::async_trait;
 use bytes::Bytes;
@@ -259,12 +260,46 @@ pub trait CaseStore: Send + Sync + fmt::Debug + 'static {
 }
 
 /// A hint that a case changed: watchers re-read the database, which stays the truth.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct Notification {
     pub scan_ref: String,
     pub revision: u64,
     pub position: Cursor,
     pub traceparent: Option<String>,
+    /// The case as this process committed it at `revision`, without its person: set only on
+    /// the notification of a commit made here ([`Notification::of_commit`]), so this process's
+    /// BASIC watchers and `GetCase` cache can take it instead of reading back what was just
+    /// written. It never leaves the process: the Redis message carries the fields above only.
+    pub committed: Option<Arc<Case>>,
+}
+
+impl Notification {
+    /// The notification of a change this process committed: `case` is the case after it, at
+    /// feed `position`. The person is left out, so no personal data is held beyond the write.
+    pub fn of_commit(case: &Case, position: Cursor, traceparent: Option<String>) -> Self {
+        let mut committed = case.clone();
+        committed.person = None;
+        Self {
+            scan_ref: case.scan_ref.clone(),
+            revision: case.revision,
+            position,
+            traceparent,
+            committed: Some(Arc::new(committed)),
+        }
+    }
+}
+
+impl fmt::Debug for Notification {
+    // The committed case only as a flag: the hint is what a log line needs.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Notification")
+            .field("scan_ref", &self.scan_ref)
+            .field("revision", &self.revision)
+            .field("position", &self.position)
+            .field("traceparent", &self.traceparent)
+            .field("committed", &self.committed.is_some())
+            .finish()
+    }
 }
 
 /// Tells every replica's watchers that a case changed. Best effort: a failure here never changes
@@ -318,5 +353,31 @@ mod tests {
             traceparent: None,
         };
         assert!(!format!("{item:?}").contains("SECRET-NAME"));
+    }
+
+    #[test]
+    fn the_notification_of_a_commit_holds_the_case_without_its_person() {
+        let mut case = crate::Case::new("scan-1", DateTime::<Utc>::UNIX_EPOCH);
+        case.revision = 3;
+        case.person = Some(crate::Person {
+            first_name: Some("SECRET-NAME".into()),
+            ..crate::Person::default()
+        });
+        let n = Notification::of_commit(&case, Cursor(9), None);
+
+        assert_eq!(
+            (n.scan_ref.as_str(), n.revision, n.position),
+            ("scan-1", 3, Cursor(9))
+        );
+        let committed = n.committed.as_deref().expect("a commit carries its case");
+        assert_eq!(committed.person, None);
+        assert_eq!(
+            committed,
+            &crate::Case {
+                person: None,
+                ..case
+            }
+        );
+        assert!(!format!("{n:?}").contains("SECRET-NAME"));
     }
 }

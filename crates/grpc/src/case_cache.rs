@@ -15,16 +15,24 @@
 //! higher revision. Checks run one at a time and every call that arrives while one runs shares
 //! the next, so under load many calls cost one statement.
 //!
+//! The cases this process commits come in without a read ([`CommitListener`]): a case committed
+//! at a feed position above the last check's head is kept, since every later change of the case
+//! lies above that position too and the next check removes the entry. One committed at or below
+//! the head is left out (a check may already have passed a newer change of it). Before the first
+//! check, the first commit heard sets the head just below its own position.
+//!
 //! When the cache cannot follow the feed it forgets everything, and reads that began before
 //! cannot put their result in: more changes since the last check than one check reads, a head
-//! below the last one (the database was replaced by an older copy), or too many changed cases
-//! remembered for reads in flight.
+//! below the last one (the database was replaced by an older copy), too many changed cases
+//! remembered for reads in flight, or a head set by a commit while the first check ran (that
+//! check read the head only, not the changes after the commit).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 
-use verdict_domain::{CaseStore, ChangedCases, Cursor, Error};
+use verdict_bus::CommitListener;
+use verdict_domain::{Case, CaseStore, ChangedCases, Cursor, Error};
 use verdict_proto::verdict::v1 as pb;
 
 use crate::convert;
@@ -121,7 +129,7 @@ impl CaseCache {
                     complete: true,
                 },
             };
-            self.lock().follow(answer);
+            self.lock().follow(head, answer);
             self.completed.store(number, Ordering::SeqCst);
         }
         Ok(self.lock().epoch)
@@ -138,19 +146,7 @@ impl CaseCache {
         if state.epoch != epoch || missed {
             return;
         }
-        if state.entries.len() >= MAX_ENTRIES
-            && !state.entries.contains_key(scan_ref)
-            && let Some(evicted) = state.entries.keys().next().cloned()
-        {
-            state.entries.remove(&evicted);
-        }
-        state.entries.insert(
-            scan_ref.to_owned(),
-            Entry {
-                revision,
-                case: case.clone(),
-            },
-        );
+        state.insert(scan_ref, revision, || case.clone());
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -163,13 +159,48 @@ impl CaseCache {
     }
 }
 
+impl CommitListener for CaseCache {
+    /// See the module docs.
+    fn committed(&self, case: &Arc<Case>, position: Cursor) {
+        // Converted before the lock, which every `GetCase` takes.
+        let converted = convert::case_to_proto(Case::clone(case), pb::CaseView::Basic);
+        let mut state = self.lock();
+        let head = *state
+            .head
+            .get_or_insert(Cursor(position.0.saturating_sub(1)));
+        if position <= head {
+            return;
+        }
+        state.insert(&case.scan_ref, case.revision, || converted);
+    }
+}
+
 impl State {
-    /// Takes in what a check read.
-    fn follow(&mut self, answer: ChangedCases) {
+    /// Puts `case` at `revision` in, making room if needed, unless a newer revision is in.
+    fn insert(&mut self, scan_ref: &str, revision: u64, case: impl FnOnce() -> pb::Case) {
+        match self.entries.get(scan_ref) {
+            Some(entry) if entry.revision >= revision => return,
+            Some(_) => {}
+            None if self.entries.len() >= MAX_ENTRIES => {
+                if let Some(evicted) = self.entries.keys().next().cloned() {
+                    self.entries.remove(&evicted);
+                }
+            }
+            None => {}
+        }
+        let case = case();
+        self.entries
+            .insert(scan_ref.to_owned(), Entry { revision, case });
+    }
+
+    /// Takes in what a check that started from head `after` read.
+    fn follow(&mut self, after: Option<Cursor>, answer: ChangedCases) {
         let went_back = self.head.is_some_and(|head| answer.head < head);
         let too_many = self.changed.len() + answer.changes.len() > MAX_CHANGED;
+        // Only a commit heard while the first check ran moves the head under a check.
+        let head_moved = self.head != after;
         self.head = Some(answer.head);
-        if went_back || !answer.complete || too_many {
+        if went_back || !answer.complete || too_many || head_moved {
             self.entries.clear();
             self.changed.clear();
             self.epoch += 1;

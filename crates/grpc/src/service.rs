@@ -1,7 +1,7 @@
 //! `verdict.v1.CaseService` over the domain ports. Each method lives in its own module; this
 //! file holds the shared state and the request parsing they have in common.
 
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 
 use tokio_util::task::AbortOnDropHandle;
 use tonic::{Request, Response, Status};
@@ -29,7 +29,7 @@ mod watch_cases;
 pub(crate) struct CaseApi {
     store: Arc<dyn CaseStore>,
     /// `GetCase`'s BASIC cases, checked against the feed on every call.
-    cases: CaseCache,
+    cases: Arc<CaseCache>,
     /// The `WatchCase` reads, shared between the streams of one case.
     reads: Arc<SharedReads>,
     /// The feed's recent changes, read once for every `WatchCases` stream.
@@ -57,9 +57,12 @@ impl CaseApi {
             options.feed_window,
         );
         let reader = tokio::spawn(Arc::clone(&tail).run(streams.shutdown().clone()));
+        let cases = Arc::new(CaseCache::new(Arc::clone(&store)));
+        let listener: Weak<CaseCache> = Arc::downgrade(&cases);
+        hub.listen(listener);
         Self {
             reads: SharedReads::new(Arc::clone(&store)),
-            cases: CaseCache::new(Arc::clone(&store)),
+            cases,
             tail,
             _tail_reader: AbortOnDropHandle::new(reader),
             store,

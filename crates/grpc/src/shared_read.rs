@@ -108,7 +108,16 @@ pub(crate) struct CaseReader {
 impl CaseReader {
     /// The case as seen by a read that started once the hub was at the generation `watch` (of
     /// this case) last saw, or later.
+    ///
+    /// For the BASIC view, the case as this process committed it when the hub holds it: the
+    /// newest revision anyone told the hub of, so as new as such a read (see
+    /// [`CaseWatch::committed`]); the watcher of a local commit sends it without a read.
     pub(crate) async fn read(&self, watch: &CaseWatch) -> Result<Option<Case>, Error> {
+        if !self.key.1
+            && let Some(committed) = watch.committed()
+        {
+            return Ok(Some(Case::clone(&committed)));
+        }
         let needed = watch.seen_generation();
         if let Some(case) = self.slot.fresh(needed) {
             return Ok(case);

@@ -201,12 +201,8 @@ impl Ingest {
             if case.is_final && !purged {
                 metrics().decision(case.decision.as_str());
             }
-            self.publisher.publish(Notification {
-                scan_ref: case.scan_ref.clone(),
-                revision: case.revision,
-                position: *position,
-                traceparent,
-            });
+            self.publisher
+                .publish(Notification::of_commit(case, *position, traceparent));
         }
     }
 

@@ -152,14 +152,17 @@ async fn an_applied_delivery_is_recorded_as_it_arrived_and_published() {
     assert_eq!(delivery.traceparent, arrival.traceparent);
     assert_eq!(delivery.releases, None);
     assert_eq!(&delivery.body[..], BODY);
+    let Recorded::Applied { case, .. } = &recorded else {
+        unreachable!()
+    };
+    // The committed case travels with the hint, so local watchers need not read it back.
     assert_eq!(
         *bus.0.lock().unwrap(),
-        [Notification {
-            scan_ref: "scan-1".into(),
-            revision: 1,
-            position: Cursor(3),
-            traceparent: arrival.traceparent,
-        }]
+        [Notification::of_commit(
+            case,
+            Cursor(3),
+            arrival.traceparent
+        )]
     );
 }
 

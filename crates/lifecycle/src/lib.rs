@@ -97,12 +97,11 @@ impl Lifecycle {
         let case = &purge.case;
         metrics().purge(reason.as_str());
         tracing::info!(scan_ref = %case.scan_ref, revision = case.revision, %reason, "case purged");
-        self.publisher.publish(Notification {
-            scan_ref: case.scan_ref.clone(),
-            revision: case.revision,
+        self.publisher.publish(Notification::of_commit(
+            case,
             position,
-            traceparent: propagation::current_traceparent(),
-        });
+            propagation::current_traceparent(),
+        ));
     }
 }
 

@@ -16,6 +16,7 @@ fn note(scan_ref: &str, revision: u64, position: u64) -> Notification {
         revision,
         position: Cursor(position),
         traceparent: Some(format!("00-{revision:032x}-{position:016x}-01")),
+        committed: None,
     }
 }
 
@@ -135,10 +136,37 @@ async fn wake_all_wakes_case_and_feed_watchers_without_changing_the_signal() {
     assert_eq!(within("feed woken", feed.changed()).await, 8);
 }
 
+#[tokio::test]
+async fn a_committed_case_belongs_to_its_revision_and_a_wake_all_drops_it() {
+    let hub = Hub::new();
+    let mut watch = hub.watch_case("scan-1");
+    let mut case = Case::new("scan-1", Default::default());
+    case.revision = 2;
+    hub.notify(&Notification::of_commit(&case, Cursor(5), None));
+    let signal = within("committed", watch.changed()).await;
+    assert_eq!(signal.committed.as_deref(), Some(&case));
+    assert_eq!(watch.committed().as_deref(), Some(&case));
+
+    // An older notification leaves it; a newer one learnt elsewhere replaces it with nothing.
+    hub.notify(&note("scan-1", 1, 4));
+    assert_eq!(watch.committed().as_deref(), Some(&case));
+    hub.notify(&note("scan-1", 3, 6));
+    assert_eq!(within("from Redis", watch.changed()).await.committed, None);
+
+    case.revision = 4;
+    hub.notify(&Notification::of_commit(&case, Cursor(7), None));
+    within("committed again", watch.changed()).await;
+    hub.wake_all();
+    let woken = within("woken", watch.changed()).await;
+    assert_eq!((woken.revision, woken.committed), (4, None));
+    assert_eq!(watch.committed(), None, "a wake-all asks for a read");
+}
+
 fn note_signal(revision: u64, position: u64) -> Signal {
     Signal {
         revision,
         traceparent: note("", revision, position).traceparent,
+        committed: None,
     }
 }
 
@@ -177,15 +205,19 @@ async fn advance_feed_wakes_only_when_behind() {
 #[tokio::test]
 async fn bump_case_reports_whether_it_woke_anyone() {
     let hub = Hub::new();
-    assert!(!hub.bump_case("scan-1", 3, None), "nobody watches scan-1");
+    assert!(
+        !hub.bump_case("scan-1", 3, None, None),
+        "nobody watches scan-1"
+    );
     let mut watch = hub.watch_case("scan-1");
-    assert!(hub.bump_case("scan-1", 3, None));
-    assert!(!hub.bump_case("scan-1", 3, None));
+    assert!(hub.bump_case("scan-1", 3, None, None));
+    assert!(!hub.bump_case("scan-1", 3, None, None));
     assert_eq!(
         within("bumped", watch.changed()).await,
         Signal {
             revision: 3,
-            traceparent: None
+            traceparent: None,
+            committed: None,
         }
     );
 }
@@ -234,4 +266,39 @@ fn watches_and_their_futures_can_move_into_spawned_streams() {
     send(&hub);
     send(&async move { case.changed().await });
     send(&async move { feed.changed().await });
+}
+
+#[derive(Default)]
+struct Listener(Mutex<Vec<(String, u64, Cursor)>>);
+
+impl CommitListener for Listener {
+    fn committed(&self, case: &Arc<Case>, position: Cursor) {
+        let mut heard = self.0.lock().unwrap();
+        heard.push((case.scan_ref.clone(), case.revision, position));
+    }
+}
+
+#[test]
+fn listeners_hear_every_commit_watched_or_not_while_they_live() {
+    let hub = Hub::new();
+    let listener = Arc::new(Listener::default());
+    let weak: std::sync::Weak<Listener> = Arc::downgrade(&listener);
+    hub.listen(weak);
+    let mut case = Case::new("unwatched", Default::default());
+    case.revision = 1;
+
+    hub.notify(&Notification::of_commit(&case, Cursor(3), None));
+    hub.notify(&note("unwatched", 2, 4));
+    assert_eq!(
+        *listener.0.lock().unwrap(),
+        [("unwatched".to_owned(), 1, Cursor(3))],
+        "only this process's commits carry a case"
+    );
+
+    drop(listener);
+    hub.notify(&Notification::of_commit(&case, Cursor(5), None));
+    let other = Arc::new(Listener::default());
+    let weak: std::sync::Weak<Listener> = Arc::downgrade(&other);
+    hub.listen(weak);
+    assert_eq!(hub.listeners.read().unwrap().len(), 1, "the dead one went");
 }

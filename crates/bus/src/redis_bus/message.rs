@@ -47,6 +47,7 @@ impl Message {
             revision: self.revision,
             position: Cursor(self.position),
             traceparent: self.traceparent,
+            committed: None,
         }
     }
 }
@@ -61,6 +62,7 @@ mod tests {
             revision: 3,
             position: Cursor(42),
             traceparent: Some("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01".to_owned()),
+            committed: None,
         }
     }
 

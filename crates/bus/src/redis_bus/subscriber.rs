@@ -224,6 +224,7 @@ mod tests {
             revision: 2,
             position: Cursor(9),
             traceparent: None,
+            committed: None,
         }
     }
 

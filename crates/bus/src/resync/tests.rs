@@ -99,6 +99,7 @@ async fn a_missed_change_wakes_its_watchers_with_the_database_revision() {
         revision: 1,
         position: Cursor(1),
         traceparent: Some("00-aa-bb-01".to_owned()),
+        committed: None,
     });
     tokio::time::timeout(WAIT, watch.changed()).await.unwrap();
     // Revision 3 committed, its notification lost.
@@ -114,7 +115,8 @@ async fn a_missed_change_wakes_its_watchers_with_the_database_revision() {
         signal,
         Signal {
             revision: 3,
-            traceparent: None
+            traceparent: None,
+            committed: None,
         }
     );
     assert_eq!(hub.feed_position(), 4);

@@ -58,6 +58,15 @@ impl FeedStore {
         }
     }
 
+    /// Counts a check and holds it if checks are held.
+    async fn check(&self) {
+        self.checks.fetch_add(1, Ordering::SeqCst);
+        let hold = self.hold_checks.lock().unwrap().clone();
+        if let Some(permits) = hold {
+            permits.acquire().await.unwrap().forget();
+        }
+    }
+
     fn reads(&self) -> usize {
         self.reads.load(Ordering::SeqCst)
     }
@@ -89,11 +98,7 @@ impl CaseStore for FeedStore {
         Ok(snapshot)
     }
     async fn changed_cases(&self, after: Cursor, limit: u32) -> Result<ChangedCases, Error> {
-        self.checks.fetch_add(1, Ordering::SeqCst);
-        let hold = self.hold_checks.lock().unwrap().clone();
-        if let Some(permits) = hold {
-            permits.acquire().await.unwrap().forget();
-        }
+        self.check().await;
         let state = self.state.lock().unwrap();
         let head = state.1.len() as u64;
         let mut changes: Vec<(String, u64)> =
@@ -107,7 +112,7 @@ impl CaseStore for FeedStore {
         })
     }
     async fn feed_head(&self) -> Result<Cursor, Error> {
-        self.checks.fetch_add(1, Ordering::SeqCst);
+        self.check().await;
         Ok(Cursor(self.state.lock().unwrap().1.len() as u64))
     }
     async fn record(&self, _: NewDelivery) -> Result<Recorded, Error> {
@@ -150,6 +155,15 @@ async fn revision(cache: &CaseCache, scan_ref: &str) -> Option<u64> {
         .await
         .unwrap()
         .map(|case| case.revision)
+}
+
+/// Commits a new revision of `scan_ref` as this process does: in the store, then told to the
+/// cache with its feed position.
+fn commit_here(store: &FeedStore, cache: &CaseCache, scan_ref: &str) -> u64 {
+    let revision = store.commit(scan_ref);
+    let position = store.state.lock().unwrap().1.len() as u64;
+    cache.committed(&Arc::new(case(scan_ref, revision)), Cursor(position));
+    revision
 }
 
 fn setup() -> (Arc<FeedStore>, Arc<CaseCache>) {
@@ -301,4 +315,58 @@ async fn the_cache_holds_a_bounded_number_of_cases() {
         assert_eq!(revision(&cache, &scan_ref).await, Some(1));
     }
     assert_eq!(cache.len(), MAX_ENTRIES);
+}
+
+#[tokio::test]
+async fn cases_committed_here_are_answered_without_a_read() {
+    let (store, cache) = setup();
+    commit_here(&store, &cache, "a");
+    commit_here(&store, &cache, "b");
+    assert_eq!(revision(&cache, "a").await, Some(1));
+    assert_eq!(revision(&cache, "b").await, Some(1));
+    assert_eq!(store.reads(), 0, "both came in with their commits");
+
+    commit_here(&store, &cache, "a");
+    assert_eq!(revision(&cache, "a").await, Some(2));
+    // Another replica commits: the check removes what this one wrote.
+    store.commit("a");
+    assert_eq!(revision(&cache, "a").await, Some(3));
+    assert_eq!(store.reads(), 1);
+}
+
+#[tokio::test]
+async fn a_commit_heard_after_a_check_passed_it_is_not_kept() {
+    let (store, cache) = setup();
+    store.commit("a");
+    store.commit("a");
+    assert_eq!(revision(&cache, "x").await, None, "the head is now 2");
+
+    // Revision 1's notification comes late: a check already passed revision 2.
+    cache.committed(&Arc::new(case("a", 1)), Cursor(1));
+    assert_eq!(revision(&cache, "a").await, Some(2));
+    assert_eq!(store.reads(), 2);
+}
+
+#[tokio::test]
+async fn a_commit_heard_while_the_first_check_runs_empties_the_cache() {
+    let (store, cache) = setup();
+    let permits = Arc::new(Semaphore::new(0));
+    *store.hold_checks.lock().unwrap() = Some(permits.clone());
+    let first = tokio::spawn({
+        let cache = cache.clone();
+        async move { revision(&cache, "x").await }
+    });
+    within(async {
+        while store.checks() == 0 {
+            tokio::task::yield_now().await;
+        }
+    })
+    .await;
+    // The first check reads only the head. Meanwhile this process commits revision 1, then
+    // another replica revision 2, both below the head that check will find.
+    commit_here(&store, &cache, "a");
+    store.commit("a");
+    permits.add_permits(1000);
+    assert_eq!(within(first).await.unwrap(), None);
+    assert_eq!(revision(&cache, "a").await, Some(2), "not revision 1");
 }

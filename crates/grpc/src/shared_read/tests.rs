@@ -107,6 +107,7 @@ fn notify(hub: &Hub, revision: u64) {
         revision,
         position: Cursor(revision),
         traceparent: None,
+        committed: None,
     });
 }
 
@@ -209,6 +210,35 @@ async fn a_case_watched_again_never_reuses_a_read_from_its_earlier_watchers() {
     let read = within(reader.read(&watch)).await.unwrap().unwrap();
     assert_eq!(read.revision, 2, "generations grow across entries");
     drop(old_reader);
+}
+
+#[tokio::test]
+async fn a_case_committed_here_reaches_basic_watchers_without_a_read() {
+    let (store, hub) = (Arc::new(CountingStore::default()), Hub::new());
+    let reads = SharedReads::new(store.clone());
+    let mut watch = hub.watch_case("scan-1");
+    let (basic, full) = (reads.reader("scan-1", false), reads.reader("scan-1", true));
+    let committed = case(1);
+    hub.notify(&Notification::of_commit(&committed, Cursor(1), None));
+    within(watch.changed()).await;
+
+    let read = within(basic.read(&watch)).await.unwrap();
+    assert_eq!(read.as_ref(), Some(&committed));
+    assert_eq!(store.reads.load(Ordering::SeqCst), 0, "no read for BASIC");
+    within(full.read(&watch)).await.unwrap();
+    assert_eq!(
+        store.reads.load(Ordering::SeqCst),
+        1,
+        "FULL needs the person, which the hub never holds"
+    );
+
+    // A revision learnt from another replica carries no case: BASIC reads again.
+    store.revision.store(2, Ordering::SeqCst);
+    notify(&hub, 2);
+    within(watch.changed()).await;
+    let read = within(basic.read(&watch)).await.unwrap().unwrap();
+    assert_eq!(read.revision, 2);
+    assert_eq!(store.reads.load(Ordering::SeqCst), 2);
 }
 
 #[tokio::test]

@@ -50,6 +50,7 @@ impl FakeStore {
             revision: case.revision,
             position,
             traceparent: None,
+            committed: None,
         };
         inner.cases.insert(case.scan_ref.clone(), (case, position));
         notification

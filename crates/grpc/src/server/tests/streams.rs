@@ -246,6 +246,7 @@ async fn storage_failure_mid_stream_ends_it_unavailable() {
         revision: 2,
         position: verdict_domain::Cursor(2),
         traceparent: None,
+        committed: None,
     });
     ends_with(&mut stream, Code::Unavailable).await;
     server.store.set_down(false);
