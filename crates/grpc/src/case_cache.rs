@@ -37,10 +37,14 @@ use verdict_proto::verdict::v1 as pb;
 
 use crate::convert;
 
-/// Changes one check reads; more since the last check and the cache starts over.
-const CHECK_LIMIT: u32 = 1000;
 /// Cases kept; beyond, an arbitrary one makes room (a miss costs one read, as without a cache).
 const MAX_ENTRIES: usize = 10_000;
+/// Changes one check reads; more since the last check and the cache starts over. As many as
+/// the cache holds cases: a burst of writes with no `GetCase` between them (a backfill, the
+/// first minutes after a start) fills the cache through [`CommitListener`], and the first
+/// check after it must be able to follow that burst or it would throw away what it filled.
+/// With 1 000, the first check after 10 000 webhooks did exactly that.
+const CHECK_LIMIT: u32 = 10_000;
 /// Changed cases remembered for reads in flight; beyond, the cache starts over.
 const MAX_CHANGED: usize = 50_000;
 

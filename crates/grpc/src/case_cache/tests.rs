@@ -370,3 +370,16 @@ async fn a_commit_heard_while_the_first_check_runs_empties_the_cache() {
     assert_eq!(within(first).await.unwrap(), None);
     assert_eq!(revision(&cache, "a").await, Some(2), "not revision 1");
 }
+
+#[tokio::test]
+async fn a_burst_of_commits_before_the_first_check_stays_cached() {
+    let (store, cache) = setup();
+    let burst = 2 * 1000;
+    for n in 0..burst {
+        commit_here(&store, &cache, &format!("case-{n}"));
+    }
+    for n in 0..burst {
+        assert_eq!(revision(&cache, &format!("case-{n}")).await, Some(1));
+    }
+    assert_eq!(store.reads(), 0, "the first check followed the whole burst");
+}
