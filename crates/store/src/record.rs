@@ -68,6 +68,7 @@
 //! batches on other replicas, a retention pass — never wait for each other in a cycle.
 
 use std::collections::{BTreeMap, HashMap};
+use std::sync::LazyLock;
 
 use chrono::{DateTime, SubsecRound as _, Utc};
 use sea_orm::sea_query::{
@@ -79,7 +80,7 @@ use sea_orm::{
     ActiveValue::{NotSet, Set},
     ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
     EntityTrait, FromQueryResult as _, Iterable as _, QueryFilter, QueryResult, QueryTrait as _,
-    Statement, StatementBuilder,
+    Statement, StatementBuilder, Value,
 };
 use tracing::field::Empty;
 use tracing::{Instrument as _, Span};
@@ -443,22 +444,52 @@ async fn seen_before(
     delivery: &NewDelivery,
     fingerprint: &Fingerprint,
 ) -> Result<bool, Error> {
-    const EARLIER_COPIES: &str = "\
-        SELECT 0, received_at, id, event_type, body_sha256 FROM deliveries \
-        WHERE scan_ref = $1 AND (body_sha256 = $2 OR (event_type = $3 AND content_sha256 = $4)) \
-        UNION ALL \
-        SELECT 1, received_at, id, event_type, body_sha256 FROM quarantine \
-        WHERE body_sha256 = $2 OR content_sha256 = $4";
-    let values = [
-        delivery.payload.scan_ref.as_str().into(),
-        fingerprint.body_sha256.as_str().into(),
-        delivery.event.as_str().into(),
-        fingerprint.content_sha256.as_str().into(),
-    ];
+    let values = earlier_copies_values(delivery, fingerprint);
     let statement =
         Statement::from_sql_and_values(txn.get_database_backend(), EARLIER_COPIES, values);
     is_a_copy(&txn.query_all_raw(statement).await?, delivery, fingerprint)
 }
+
+/// [`seen_before`]'s lookup, whose rows [`is_a_copy`] reads.
+const EARLIER_COPIES: &str = "\
+    SELECT 0, received_at, id, event_type, body_sha256 FROM deliveries \
+    WHERE scan_ref = $1 AND (body_sha256 = $2 OR (event_type = $3 AND content_sha256 = $4)) \
+    UNION ALL \
+    SELECT 1, received_at, id, event_type, body_sha256 FROM quarantine \
+    WHERE body_sha256 = $2 OR content_sha256 = $4";
+
+/// The values of [`EARLIER_COPIES`]' `$1` to `$4`.
+fn earlier_copies_values(delivery: &NewDelivery, fingerprint: &Fingerprint) -> [Value; 4] {
+    [
+        delivery.payload.scan_ref.as_str().into(),
+        fingerprint.body_sha256.as_str().into(),
+        delivery.event.as_str().into(),
+        fingerprint.content_sha256.as_str().into(),
+    ]
+}
+
+/// [`EARLIER_COPIES`] with anonymous parameters, and which of its values each takes in turn:
+/// numbered parameters name values of the whole text, so in a text of several statements
+/// ([`lock_and_look`]) it needs `?`, which sqlx binds after the statements before it.
+static EARLIER_COPIES_ANONYMOUS: LazyLock<(String, Vec<usize>)> = LazyLock::new(|| {
+    let mut sql = String::with_capacity(EARLIER_COPIES.len());
+    let mut order = Vec::new();
+    let mut rest = EARLIER_COPIES;
+    while let Some(at) = rest.find('$') {
+        sql.push_str(&rest[..at]);
+        sql.push('?');
+        let digits = rest[at + 1..]
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len() - at - 1);
+        let number: usize = rest[at + 1..at + 1 + digits]
+            .parse()
+            .expect("EARLIER_COPIES numbers its parameters");
+        order.push(number - 1);
+        rest = &rest[at + 1 + digits..];
+    }
+    sql.push_str(rest);
+    (sql, order)
+});
 
 /// Whether the rows of the earlier-copies lookup (`seen_before`'s columns) hold an earlier copy
 /// of `delivery`.
@@ -501,26 +532,14 @@ async fn lock_and_look(
     txn: &DatabaseTransaction,
     delivery: &NewDelivery,
 ) -> Result<(case::Model, bool), Error> {
-    // `seen_before`'s lookup with anonymous parameters, which sqlx binds after the insert's.
-    const EARLIER_COPIES: &str = "\
-        SELECT 0, received_at, id, event_type, body_sha256 FROM deliveries \
-        WHERE scan_ref = ? AND (body_sha256 = ? OR (event_type = ? AND content_sha256 = ?)) \
-        UNION ALL \
-        SELECT 1, received_at, id, event_type, body_sha256 FROM quarantine \
-        WHERE body_sha256 = ? OR content_sha256 = ?";
     let backend = txn.get_database_backend();
     let fingerprint = Fingerprint::of(&delivery.body);
     let lock = StatementBuilder::build(&lock_statement(delivery, backend), &backend);
+    let (copies_sql, order) = &*EARLIER_COPIES_ANONYMOUS;
+    let copies_values = earlier_copies_values(delivery, &fingerprint);
     let mut values = lock.values.map(|values| values.0).unwrap_or_default();
-    values.extend([
-        delivery.payload.scan_ref.as_str().into(),
-        fingerprint.body_sha256.as_str().into(),
-        delivery.event.as_str().into(),
-        fingerprint.content_sha256.as_str().into(),
-        fingerprint.body_sha256.as_str().into(),
-        fingerprint.content_sha256.as_str().into(),
-    ]);
-    let sql = format!("{};\n{EARLIER_COPIES}", lock.sql);
+    values.extend(order.iter().map(|&i| copies_values[i].clone()));
+    let sql = format!("{};\n{copies_sql}", lock.sql);
     let rows = txn
         .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
         .await?;

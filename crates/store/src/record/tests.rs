@@ -201,3 +201,18 @@ async fn a_large_batch_writes_the_same_feed_as_one_transaction_per_delivery() {
     assert_eq!(written.len(), 20);
     assert_eq!(written, feed(alone).await);
 }
+
+#[test]
+fn the_anonymous_copies_lookup_takes_the_numbered_values_in_text_order() {
+    let (sql, order) = &*super::EARLIER_COPIES_ANONYMOUS;
+    assert!(!sql.contains('$'), "{sql}");
+    assert_eq!(sql.matches('?').count(), order.len());
+    // $1 $2 $3 $4 in the history, $2 $4 in the quarantine.
+    assert_eq!(order, &[0, 1, 2, 3, 1, 3]);
+    let numbered = ["$1", "$2", "$3", "$4"]
+        .iter()
+        .fold(super::EARLIER_COPIES.to_owned(), |sql, n| {
+            sql.replace(n, "?")
+        });
+    assert_eq!(sql, &numbered);
+}
