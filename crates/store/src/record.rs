@@ -42,7 +42,8 @@
 //!    on by each applied delivery; the next delivery of the same case is judged against it.
 //! 3. to 5. Each delivery, in arrival order: rule 1, the machine, and its rows (delivery, person
 //!    upsert, quarantine item). Rule 1 reads the history, where the deliveries before it in the
-//!    batch already are.
+//!    batch already are. A delivery alone in its batch has no delivery after it to find its row
+//!    there, so when it applies, its rows wait and travel with the feed (step 6).
 //! 6. Only then, once per batch, placeholders no delivery turned into a case are deleted, and
 //!    the feed positions of all applied changes are taken at once with `UPDATE feed_counter SET
 //!    value = value + n WHERE id = 1 RETURNING value`; all that follows before the commit is the
@@ -53,9 +54,10 @@
 //! with its person's upsert, and for a batch of a few changes the counter, the case rows and the
 //! feed rows. On PostgreSQL they are data-modifying CTEs of one statement, run on one snapshot:
 //! each writes rows the others neither write nor read, and the positions come from the counter
-//! CTE's `RETURNING`. On SQLite they are one text of several statements, run in order. Six
-//! round trips for a new case instead of nine (the ceiling's eight); five for a delivery written
-//! alone on SQLite, whose rule-1 lookup travels with its case's lock ([`lock_and_look`]).
+//! CTE's `RETURNING`. On SQLite they are one text of several statements, run in order. A
+//! delivery written alone also sends its rows with the feed's, and on SQLite its rule-1 lookup
+//! with its case's lock ([`lock_and_look`]): a new case in four round trips on SQLite, five on
+//! PostgreSQL (nine before any of this; the ceiling's eight); six in a batch of several.
 //!
 //! Taking the counter row lock last is what makes feed positions commit-ordered: the
 //! transaction holding position N keeps the counter row locked until it commits, so nobody can
@@ -186,17 +188,20 @@ async fn record_in(
     }
     // 1 and 2. Every case of the batch, locked (or reserved) with its current state.
     let mut cases = lock_cases(txn, &batch).instrument(first.clone()).await?;
-    // 3 to 5. Each delivery judged against the state the ones before it left.
+    // 3 to 5. Each delivery judged against the state the ones before it left. Alone in its
+    // batch, an applied delivery's rows travel with the feed (no later delivery's rule 1 needs
+    // them in the table first).
     let mut changes = Vec::new();
     let mut drafts = Vec::with_capacity(batch.len());
+    let mut deferred = (batch.len() == 1).then(Vec::new);
     for (delivery, span) in batch {
-        let draft = judge(txn, delivery, &mut cases, &mut changes)
+        let draft = judge(txn, delivery, &mut cases, &mut changes, deferred.as_mut())
             .instrument(span)
             .await?;
         drafts.push(draft);
     }
     // 6. The feed, last: commit order starts there.
-    let positions = write_changes(txn, &cases, &changes)
+    let positions = write_changes(txn, &cases, &changes, deferred.unwrap_or_default())
         .instrument(first)
         .await?;
     drafts
@@ -302,11 +307,14 @@ async fn lock_cases(
 
 /// Judges one delivery against its case's state in `cases` and writes what the machine decided,
 /// except the feed: an applied change is pushed to `changes` and its case's state moves on.
+/// With `deferred` (a delivery alone in its batch), an applied delivery's rows are pushed there
+/// for the feed's round trip instead of being written now.
 async fn judge(
     txn: &DatabaseTransaction,
     delivery: NewDelivery,
     cases: &mut HashMap<String, Locked>,
     changes: &mut Vec<Change>,
+    deferred: Option<&mut Vec<InsertStatement>>,
 ) -> Result<Draft, Error> {
     let scan_ref = delivery.payload.scan_ref.as_str();
     let fingerprint = Fingerprint::of(&delivery.body);
@@ -356,11 +364,16 @@ async fn judge(
                 body: !(was_purged || purges),
             };
             let kept = delivery_row(&delivery, fingerprint, kept)?;
-            match &case.person {
-                Some(person) => {
-                    one_trip(txn, vec![person_row(scan_ref, person)], kept).await?;
+            let person = case
+                .person
+                .as_ref()
+                .map(|person| person_row(scan_ref, person));
+            match (deferred, person) {
+                (Some(deferred), person) => deferred.extend(person.into_iter().chain([kept])),
+                (None, Some(person)) => {
+                    one_trip(txn, vec![person], kept).await?;
                 }
-                None => execute(txn, kept).await?,
+                (None, None) => execute(txn, kept).await?,
             }
             let change = changes.len();
             changes.push(Change {
@@ -659,6 +672,30 @@ where
     Ok(txn.query_all(&last.with(with)).await?)
 }
 
+/// A statement of either kind among [`one_trip`]'s first ones.
+enum Write {
+    Update(UpdateStatement),
+    Insert(InsertStatement),
+}
+
+impl StatementBuilder for Write {
+    fn build(&self, db_backend: &DbBackend) -> Statement {
+        match self {
+            Self::Update(update) => StatementBuilder::build(update, db_backend),
+            Self::Insert(insert) => StatementBuilder::build(insert, db_backend),
+        }
+    }
+}
+
+impl From<Write> for SubQueryStatement {
+    fn from(write: Write) -> Self {
+        match write {
+            Write::Update(update) => update.into(),
+            Write::Insert(insert) => insert.into(),
+        }
+    }
+}
+
 async fn execute(txn: &DatabaseTransaction, statement: impl StatementBuilder) -> Result<(), Error> {
     txn.execute(&statement).await?;
     Ok(())
@@ -681,6 +718,7 @@ async fn write_changes(
     txn: &DatabaseTransaction,
     cases: &HashMap<String, Locked>,
     changes: &[Change],
+    deferred: Vec<InsertStatement>,
 ) -> Result<Vec<i64>, Error> {
     let mut unmade = Vec::new();
     for (scan_ref, locked) in cases {
@@ -695,12 +733,14 @@ async fn write_changes(
             .exec(txn)
             .await?;
     }
+    if changes.len() <= FEED_ROWS_PER_STATEMENT / 2 && !changes.is_empty() {
+        return feed_in_one_statement(txn, cases, changes, deferred).await;
+    }
+    for row in deferred {
+        execute(txn, row).await?;
+    }
     if changes.is_empty() {
         return Ok(Vec::new());
-    }
-
-    if changes.len() <= FEED_ROWS_PER_STATEMENT / 2 {
-        return feed_in_one_statement(txn, cases, changes).await;
     }
 
     // Commit order starts here: see the module docs.
@@ -717,8 +757,9 @@ async fn write_changes(
     Ok(positions)
 }
 
-/// [`write_changes`] for a few changes: the counter, the case rows and the feed rows in one
-/// round trip ([`one_trip`]), each position computed in SQL from the counter's new value (on
+/// [`write_changes`] for a few changes: the counter, the case rows, the `deferred` rows of a
+/// delivery written alone and the feed rows in one round trip ([`one_trip`]; each writes rows
+/// none of the others writes), each position computed in SQL from the counter's new value (on
 /// PostgreSQL what the counter CTE `w0` returns; on SQLite the counter row, updated by the
 /// statement before). The counter's row lock is then held for this round trip and the commit
 /// only.
@@ -726,6 +767,7 @@ async fn feed_in_one_statement(
     txn: &DatabaseTransaction,
     cases: &HashMap<String, Locked>,
     changes: &[Change],
+    deferred: Vec<InsertStatement>,
 ) -> Result<Vec<i64>, Error> {
     let n = changes.len();
     let count = i64::try_from(n).map_err(|_| Error::corrupt("more changes than an i64 holds"))?;
@@ -735,8 +777,13 @@ async fn feed_in_one_statement(
     };
     // Change `i` takes the i-th of the `n` positions up to the counter's new value.
     let position = |i: usize| Expr::cust(format!("{counter} - {}", n - 1 - i));
-    let mut first = vec![feed::bump(count)];
-    first.extend(case_updates(cases, &position)?);
+    let mut first = vec![Write::Update(feed::bump(count))];
+    first.extend(
+        case_updates(cases, &position)?
+            .into_iter()
+            .map(Write::Update),
+    );
+    first.extend(deferred.into_iter().map(Write::Insert));
     let mut feed = feed_rows(changes, 0, &position, Utc::now())?;
     feed.returning_col(case_change::Column::Position);
     // The feed rows' positions (and on SQLite the counter's value before them): the greatest is
