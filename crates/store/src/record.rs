@@ -187,17 +187,32 @@ async fn record_in(
             .await?;
     }
     // 1 and 2. Every case of the batch, locked (or reserved) with its current state.
-    let mut cases = lock_cases(txn, &batch).instrument(first.clone()).await?;
+    // Each delivery's fingerprint, once: rule 1 looks for it, the delivery's row keeps it.
+    let fingerprints: Vec<Fingerprint> = batch
+        .iter()
+        .map(|(delivery, _)| Fingerprint::of(&delivery.body))
+        .collect();
+    let mut cases = lock_cases(txn, &batch, &fingerprints)
+        .instrument(first.clone())
+        .await?;
     // 3 to 5. Each delivery judged against the state the ones before it left. Alone in its
     // batch, an applied delivery's rows travel with the feed (no later delivery's rule 1 needs
     // them in the table first).
     let mut changes = Vec::new();
     let mut drafts = Vec::with_capacity(batch.len());
     let mut deferred = (batch.len() == 1).then(Vec::new);
-    for (delivery, span) in batch {
-        let draft = judge(txn, delivery, &mut cases, &mut changes, deferred.as_mut())
-            .instrument(span)
-            .await?;
+    for ((delivery, span), fingerprint) in batch.into_iter().zip(fingerprints) {
+        let deferred = deferred.as_mut();
+        let draft = judge(
+            txn,
+            delivery,
+            fingerprint,
+            &mut cases,
+            &mut changes,
+            deferred,
+        )
+        .instrument(span)
+        .await?;
         drafts.push(draft);
     }
     // 6. The feed, last: commit order starts there.
@@ -262,6 +277,7 @@ async fn lock_quarantine(txn: &DatabaseTransaction, delivery: &NewDelivery) -> R
 async fn lock_cases(
     txn: &DatabaseTransaction,
     batch: &[(NewDelivery, Span)],
+    fingerprints: &[Fingerprint],
 ) -> Result<HashMap<String, Locked>, Error> {
     let mut first_of_each = BTreeMap::new();
     for (delivery, _) in batch {
@@ -270,15 +286,17 @@ async fn lock_cases(
             .or_insert(delivery);
     }
     // On SQLite a batch of one looks for its earlier copies with the lock (see `lock_and_look`).
-    let alone = match batch {
-        [(only, _)] if txn.get_database_backend() == DbBackend::Sqlite => Some(only),
+    let alone = match (batch, fingerprints) {
+        ([(only, _)], [fingerprint]) if txn.get_database_backend() == DbBackend::Sqlite => {
+            Some((only, fingerprint))
+        }
         _ => None,
     };
     let mut cases = HashMap::with_capacity(first_of_each.len());
     for (scan_ref, delivery) in first_of_each {
         let (row, seen_before) = match alone {
-            Some(only) => {
-                let (row, seen_before) = lock_and_look(txn, only).await?;
+            Some((only, fingerprint)) => {
+                let (row, seen_before) = lock_and_look(txn, only, fingerprint).await?;
                 (row, Some(seen_before))
             }
             None => (lock_or_create(txn, delivery).await?, None),
@@ -312,12 +330,12 @@ async fn lock_cases(
 async fn judge(
     txn: &DatabaseTransaction,
     delivery: NewDelivery,
+    fingerprint: Fingerprint,
     cases: &mut HashMap<String, Locked>,
     changes: &mut Vec<Change>,
     deferred: Option<&mut Vec<InsertStatement>>,
 ) -> Result<Draft, Error> {
     let scan_ref = delivery.payload.scan_ref.as_str();
-    let fingerprint = Fingerprint::of(&delivery.body);
     let locked = cases
         .get_mut(scan_ref)
         .ok_or_else(|| Error::corrupt("a delivery's case was not locked"))?;
@@ -544,12 +562,12 @@ fn is_a_copy(
 async fn lock_and_look(
     txn: &DatabaseTransaction,
     delivery: &NewDelivery,
+    fingerprint: &Fingerprint,
 ) -> Result<(case::Model, bool), Error> {
     let backend = txn.get_database_backend();
-    let fingerprint = Fingerprint::of(&delivery.body);
     let lock = StatementBuilder::build(&lock_statement(delivery, backend), &backend);
     let (copies_sql, order) = &*EARLIER_COPIES_ANONYMOUS;
-    let copies_values = earlier_copies_values(delivery, &fingerprint);
+    let copies_values = earlier_copies_values(delivery, fingerprint);
     let mut values = lock.values.map(|values| values.0).unwrap_or_default();
     values.extend(order.iter().map(|&i| copies_values[i].clone()));
     let sql = format!("{};\n{copies_sql}", lock.sql);
@@ -560,7 +578,7 @@ async fn lock_and_look(
         .split_first()
         .ok_or_else(|| Error::corrupt("the case lock returned no row"))?;
     let row = case::Model::from_query_result(row, "")?;
-    Ok((row, is_a_copy(copies, delivery, &fingerprint)?))
+    Ok((row, is_a_copy(copies, delivery, fingerprint)?))
 }
 
 /// How a delivery is kept in the case history.
