@@ -268,6 +268,40 @@ async fn changed_cases_reads_the_head_and_the_changes_after_a_position(backend: 
     assert!(ahead.changes.is_empty());
 }
 
+/// The check runs on a connection the store keeps for it. When the server drops that connection
+/// (a restart, a proxy's idle timeout), the next check is answered on a new one, not failed.
+#[tokio::test]
+async fn a_check_whose_connection_was_dropped_is_answered_on_a_new_one() {
+    let Some(Fixture { store, _db }) = fixture(Backend::Postgres).await else {
+        return;
+    };
+    record_all(&store, &FEED[..3]).await;
+    let before = store.changed_cases(Cursor::START, 10).await.unwrap();
+    assert_eq!(before.head, Cursor(3));
+    // Every other connection to this database whose last statement was the check; the
+    // timeout makes the call wait until the backend is gone.
+    let terminated = store
+        .connection()
+        .query_one_raw(Statement::from_string(
+            store.connection().get_database_backend(),
+            "SELECT count(*) FILTER (WHERE pg_terminate_backend(pid, 5000)) AS n \
+             FROM pg_stat_activity \
+             WHERE datname = current_database() AND pid <> pg_backend_pid() \
+             AND query LIKE '%LEFT JOIN case_changes%'",
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get_by_index::<i64>(0)
+        .unwrap();
+    assert_eq!(terminated, 1, "one connection held for the check");
+    let after = within("the check after", store.changed_cases(Cursor::START, 10))
+        .await
+        .expect("a dropped connection is replaced, not reported");
+    assert_eq!(after.head, before.head);
+    assert_eq!(after.changes, before.changes);
+}
+
 on_every_backend!(
     changed_cases_reads_the_head_and_the_changes_after_a_position,
     filters_and_ranges_select_exactly_the_matching_changes,

@@ -73,6 +73,9 @@ impl SeaStore {
             .test_before_acquire_if_idle_for(PING_IF_IDLE_FOR)
             // Statement logs would be noise at INFO; traces cover the write path.
             .sqlx_logging(false);
+        // Every connection to `:memory:` is its own empty database: there the one pooled
+        // connection is also the writer's, and the check's.
+        let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let (db, writes) = match backend {
             Backend::Sqlite => {
                 crate::sqlite_file::create_private(url).map_err(Error::SqliteFile)?;
@@ -82,9 +85,7 @@ impl SeaStore {
                         .synchronous(SqliteSynchronous::Full)
                         .foreign_keys(true)
                 });
-                // Every connection to `:memory:` is its own empty database: the one pooled
-                // connection is also the writer's.
-                if url.contains(":memory:") || url.contains("mode=memory") {
+                if in_memory {
                     connect.max_connections(1);
                     let db = Database::connect(connect).await?;
                     let writer = db.clone();
@@ -103,6 +104,7 @@ impl SeaStore {
             backend,
             writes,
             target,
+            checks: std::sync::Arc::new(crate::check_connection::CheckConnection::new(!in_memory)),
         })
     }
 

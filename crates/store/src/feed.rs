@@ -6,11 +6,12 @@ use std::ops::RangeInclusive;
 use sea_orm::sea_query::{self, Expr, Query, UpdateStatement};
 use sea_orm::{
     ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
-    EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, Statement,
+    DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, Statement,
 };
 use verdict_domain::{ChangedCases, Cursor, FeedChange, FeedFilter, FeedQuery};
 
 use crate::by_key::ByKey as _;
+use crate::check_connection::{CheckConnection, CheckRow};
 use crate::entity::{case_change, feed_counter};
 use crate::{Error, convert, read};
 
@@ -146,9 +147,11 @@ const CHANGED_CASES_SQLITE: &str = "SELECT f.value, c.scan_ref, c.revision \
     LEFT JOIN case_changes c ON c.position > ? AND c.position <= f.value \
     WHERE f.id = 1 ORDER BY c.position LIMIT ";
 
-/// See [`verdict_domain::CaseStore::changed_cases`].
+/// See [`verdict_domain::CaseStore::changed_cases`]. On the check's own connection where the
+/// store holds one (`check_connection`), else through the pool.
 pub(crate) async fn changed_cases(
     db: &DatabaseConnection,
+    checks: &CheckConnection,
     after: Cursor,
     limit: u32,
 ) -> Result<ChangedCases, Error> {
@@ -159,18 +162,31 @@ pub(crate) async fn changed_cases(
     };
     // One more than asked, to tell a complete answer from a cut one.
     let sql = format!("{head}{}", u64::from(limit) + 1);
-    let values = [convert::position(after).into()];
-    let rows = db
-        .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
-        .await?;
+    let after = convert::position(after);
+    let rows = match checks.rows(db, &sql, after).await {
+        Some(rows) => rows?,
+        None => {
+            let values = [after.into()];
+            let rows = db
+                .query_all_raw(Statement::from_sql_and_values(backend, sql, values))
+                .await?;
+            rows.iter()
+                .map(|row| {
+                    Ok((
+                        row.try_get_by_index(0)?,
+                        row.try_get_by_index(1)?,
+                        row.try_get_by_index(2)?,
+                    ))
+                })
+                .collect::<Result<Vec<CheckRow>, DbErr>>()?
+        }
+    };
     let head = match rows.first() {
-        Some(row) => row.try_get_by_index::<i64>(0)?,
+        Some((head, _, _)) => *head,
         None => return Err(Error::corrupt("feed_counter row 1 missing")),
     };
     let mut changes = Vec::with_capacity(rows.len());
-    for row in &rows {
-        let scan_ref = row.try_get_by_index::<Option<String>>(1)?;
-        let revision = row.try_get_by_index::<Option<i64>>(2)?;
+    for (_, scan_ref, revision) in rows {
         if let (Some(scan_ref), Some(revision)) = (scan_ref, revision) {
             changes.push((
                 scan_ref,

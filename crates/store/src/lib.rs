@@ -19,6 +19,7 @@ use verdict_domain::{
 };
 
 mod by_key;
+mod check_connection;
 mod connect;
 mod convert;
 pub mod entity;
@@ -58,6 +59,8 @@ pub struct SeaStore {
     writes: write_gate::WriteGate,
     /// What the write path's CLIENT spans say about the database.
     target: span::DbTarget,
+    /// The `GetCase` cache's check runs on a connection of its own.
+    checks: std::sync::Arc<check_connection::CheckConnection>,
 }
 
 /// A quarantine item with its bookkeeping, as an operator inspects it.
@@ -172,7 +175,7 @@ impl CaseStore for SeaStore {
         after: Cursor,
         limit: u32,
     ) -> Result<ChangedCases, verdict_domain::Error> {
-        Ok(feed::changed_cases(&self.db, after, limit).await?)
+        Ok(feed::changed_cases(&self.db, &self.checks, after, limit).await?)
     }
 
     async fn quarantined(
