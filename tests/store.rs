@@ -919,6 +919,50 @@ async fn a_failing_delivery_among_concurrent_ones_fails_alone(backend: Backend) 
     );
 }
 
+/// A delivery refused inside its transaction (a reprocess of an item that does not exist)
+/// leaves the writer able to write: the next delivery is applied at the next position, and
+/// nothing of the refused one is stored. On SQLite the refused transaction's connection is
+/// dropped (closing it rolls back); given back instead, the next `BEGIN` would fail inside a
+/// transaction still open.
+async fn a_refused_delivery_leaves_nothing_open_for_the_next(backend: Backend) {
+    let Some(Fixture { store, _db }) = fixture(backend).await else {
+        return;
+    };
+    let before = record(
+        &store,
+        EventType::ManualFinished,
+        manual(&payloads::scan_ref(), "APPROVED"),
+    )
+    .await;
+    assert_eq!(summary(&before), ("applied", Some(1), Some(Cursor(1))));
+    let refused_ref = payloads::scan_ref();
+    let refused = within(
+        "refused reprocess",
+        store.record(NewDelivery {
+            releases: Some(i64::MAX),
+            ..delivery(EventType::ManualFinished, manual(&refused_ref, "APPROVED"))
+        }),
+    )
+    .await
+    .expect_err("no such quarantine item");
+    assert_eq!(refused.kind(), ErrorKind::NotFound, "{refused:?}");
+    let after = record(
+        &store,
+        EventType::ManualFinished,
+        manual(&payloads::scan_ref(), "DENIED"),
+    )
+    .await;
+    assert_eq!(summary(&after), ("applied", Some(1), Some(Cursor(2))));
+    assert!(store.case(&refused_ref, false).await.unwrap().is_none());
+    assert!(
+        store
+            .history(&refused_ref, u32::MAX)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+}
+
 /// Concurrent writers on several cases while a reader tails the feed by cursor, as WatchCases
 /// does: the reader never sees a position before an earlier one has committed, so it ends with
 /// every change exactly once and never observes a gap.
@@ -1153,5 +1197,6 @@ on_every_backend!(
     migrations_fill_in_what_earlier_rows_lack,
     concurrent_deliveries_get_gap_free_revisions_and_positions,
     a_failing_delivery_among_concurrent_ones_fails_alone,
+    a_refused_delivery_leaves_nothing_open_for_the_next,
     feed_reader_never_skips_a_late_commit,
 );

@@ -89,11 +89,11 @@ impl SeaStore {
                     connect.max_connections(1);
                     let db = Database::connect(connect).await?;
                     let writer = db.clone();
-                    (db, WriteGate::sqlite(writer))
+                    (db, WriteGate::sqlite(writer, true))
                 } else {
                     let db = Database::connect(connect.clone()).await?;
                     let writer = Database::connect(connect.max_connections(1).to_owned()).await?;
-                    (db, WriteGate::sqlite(writer))
+                    (db, WriteGate::sqlite(writer, false))
                 }
             }
             Backend::Postgres => (Database::connect(connect).await?, WriteGate::postgres()),

@@ -5,8 +5,8 @@ use std::ops::RangeInclusive;
 
 use sea_orm::sea_query::{self, Expr, Query, UpdateStatement};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend,
-    DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, Select, Statement,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, QuerySelect, Select, Statement,
 };
 use verdict_domain::{ChangedCases, Cursor, FeedChange, FeedFilter, FeedQuery};
 
@@ -18,7 +18,7 @@ use crate::{Error, convert, read};
 /// Takes the next `count` feed positions at once (at least one), for changes committed
 /// together. Holds the counter row lock until the transaction ends.
 pub(crate) async fn next_positions(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     count: usize,
 ) -> Result<RangeInclusive<i64>, Error> {
     let count = i64::try_from(count.max(1))

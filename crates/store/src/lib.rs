@@ -32,6 +32,7 @@ mod reconcile;
 mod record;
 mod span;
 mod sqlite_file;
+mod sqlite_write;
 mod write_gate;
 
 pub use connect::{DEFAULT_MAX_CONNECTIONS, StoreOptions};

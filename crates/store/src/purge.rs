@@ -28,8 +28,8 @@ use std::collections::HashSet;
 use chrono::{DateTime, SubsecRound as _, Utc};
 use sea_orm::sea_query::{CaseStatement, Expr, ExprTrait as _, Func, Order, Query};
 use sea_orm::{
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect, Statement,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement,
 };
 use tracing::Instrument as _;
 use tracing::field::Empty;
@@ -147,7 +147,7 @@ fn key_order(backend: DbBackend) -> Expr {
 /// and records a purge of each one that had something erased or was not marked purged yet; the
 /// others come back unchanged, without a position.
 pub(crate) async fn purge_locked(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     cases: Vec<Case>,
     at: DateTime<Utc>,
     traceparent: Option<String>,
@@ -240,7 +240,7 @@ pub(crate) fn now() -> DateTime<Utc> {
 /// Erases the persons of `scan_refs` and the bodies of their deliveries and quarantine items;
 /// returns the cases that had anything erased.
 pub(crate) async fn erase(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     scan_refs: &[String],
     at: DateTime<Utc>,
 ) -> Result<HashSet<String>, Error> {
@@ -271,7 +271,7 @@ pub(crate) async fn erase(
 /// Takes the retention batch lock for the rest of the transaction, if no one holds it: on
 /// PostgreSQL a transaction-scoped advisory lock (released by the commit, never left behind by
 /// a pooled connection); SQLite serves one replica and its write lock already serialises.
-async fn take_retention_lock(txn: &DatabaseTransaction) -> Result<bool, Error> {
+async fn take_retention_lock(txn: &impl ConnectionTrait) -> Result<bool, Error> {
     match txn.get_database_backend() {
         DbBackend::Postgres => {
             let row = txn

@@ -11,8 +11,8 @@
 use chrono::{DateTime, Utc};
 use sea_orm::sea_query::{Expr, Func, Query, UpdateStatement};
 use sea_orm::{
-    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, DatabaseTransaction, EntityTrait,
-    QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, Condition, ConnectionTrait, DatabaseConnection, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect,
 };
 use tracing::Instrument as _;
 use tracing::field::Empty;
@@ -121,7 +121,7 @@ pub(crate) async fn pending(
 /// takes them before the case rows, as a reprocess does (the lock order is quarantine item →
 /// case row → counter row).
 pub(crate) async fn lock_of_cases(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     scan_refs: &[String],
 ) -> Result<(), Error> {
     quarantine::Entity::find()
@@ -139,7 +139,7 @@ pub(crate) async fn lock_of_cases(
 /// Erases the bodies of the given cases' items that still have one; they no longer wait.
 /// Returns the case of each item erased.
 pub(crate) async fn erase_of_cases(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     scan_refs: &[String],
     at: DateTime<Utc>,
 ) -> Result<Vec<String>, Error> {
@@ -159,7 +159,7 @@ pub(crate) async fn erase_of_cases(
 /// case already purged (an item inserted while its case was created and purged at once slips
 /// past both checks). The retention of what belongs to no case. Returns how many were erased.
 pub(crate) async fn erase_orphans_before(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     cutoff: DateTime<Utc>,
     limit: u32,
     at: DateTime<Utc>,
@@ -231,7 +231,7 @@ pub(crate) async fn entry(
 /// Locks an unreleased item for the rest of the transaction (PostgreSQL; SQLite's write lock
 /// already serialises writers). A second reprocess of the same item waits here, then finds it
 /// released: an item is recorded once.
-pub(crate) async fn claim(txn: &DatabaseTransaction, id: i64) -> Result<(), Error> {
+pub(crate) async fn claim(txn: &impl ConnectionTrait, id: i64) -> Result<(), Error> {
     quarantine::Entity::find_by_id(id)
         .select_only()
         .column(quarantine::Column::Id)
@@ -245,7 +245,7 @@ pub(crate) async fn claim(txn: &DatabaseTransaction, id: i64) -> Result<(), Erro
 }
 
 /// Marks a claimed item reprocessed, in the transaction that recorded it.
-pub(crate) async fn release(txn: &DatabaseTransaction, id: i64) -> Result<(), Error> {
+pub(crate) async fn release(txn: &impl ConnectionTrait, id: i64) -> Result<(), Error> {
     quarantine::Entity::update_many()
         .col_expr(quarantine::Column::ReleasedAt, Expr::value(Utc::now()))
         .filter(quarantine::Column::Id.eq(id))
@@ -256,7 +256,7 @@ pub(crate) async fn release(txn: &DatabaseTransaction, id: i64) -> Result<(), Er
 
 /// A claimed item that is quarantined again keeps waiting, with the reason it has now.
 pub(crate) async fn reword(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     id: i64,
     reason: &QuarantineReason,
 ) -> Result<(), Error> {

@@ -56,8 +56,10 @@
 //! each writes rows the others neither write nor read, and the positions come from the counter
 //! CTE's `RETURNING`. On SQLite they are one text of several statements, run in order. A
 //! delivery written alone also sends its rows with the feed's, and on SQLite its rule-1 lookup
-//! with its case's lock ([`lock_and_look`]): a new case in four round trips on SQLite, five on
-//! PostgreSQL (nine before any of this; the ceiling's eight); six in a batch of several.
+//! with its case's lock ([`lock_and_look`]). On SQLite the transaction's `BEGIN IMMEDIATE` goes
+//! with its first statement and, for a delivery alone, its `COMMIT` with its last
+//! (`sqlite_write`): a new case in two round trips on SQLite, five on PostgreSQL (nine before
+//! any of this; the ceiling's eight).
 //!
 //! Taking the counter row lock last is what makes feed positions commit-ordered: the
 //! transaction holding position N keeps the counter row locked until it commits, so nobody can
@@ -80,9 +82,9 @@ use sea_orm::sea_query::{
 use sea_orm::{
     ActiveModelTrait as _,
     ActiveValue::{NotSet, Set},
-    ColumnTrait, ConnectionTrait, DatabaseConnection, DatabaseTransaction, DbBackend, DbErr,
-    EntityTrait, FromQueryResult as _, Iterable as _, QueryFilter, QueryResult, QueryTrait as _,
-    Statement, StatementBuilder, Value,
+    ColumnTrait, ConnectionTrait, DatabaseConnection, DbBackend, DbErr, EntityTrait,
+    FromQueryResult as _, Iterable as _, QueryFilter, QueryResult, QueryTrait as _, Statement,
+    StatementBuilder, Value,
 };
 use tracing::field::Empty;
 use tracing::{Instrument as _, Span};
@@ -100,7 +102,8 @@ pub(crate) use group_commit::Waiting;
 use crate::by_key::ByKey as _;
 use crate::entity::{case, case_change, case_person, delivery};
 use crate::span::{self, DbTarget};
-use crate::write_gate::WriteGate;
+use crate::sqlite_write::{SqliteWrite, Transaction};
+use crate::write_gate::{Turn, WriteGate};
 use crate::{Error, convert, feed, purge, quarantine};
 
 /// Records one delivery; see the module docs for what and in which order.
@@ -149,11 +152,31 @@ pub(crate) async fn record(
     recorded
 }
 
-/// One delivery in a transaction of its own on `connection`, which the caller's turn gave it.
-async fn alone(connection: &DatabaseConnection, delivery: NewDelivery) -> Result<Recorded, Error> {
-    let txn = crate::begin_immediate(connection).await?;
-    let recorded = record_in(&txn, vec![(delivery, Span::current())]).await?;
-    txn.commit().await?;
+/// One delivery in a transaction of its own, during `turn`: on SQLite's connection for
+/// deliveries with its COMMIT sent along with its last statement (`sqlite_write`), else on the
+/// turn's connection in `db`.
+async fn alone(
+    db: &DatabaseConnection,
+    turn: &mut Turn,
+    delivery: NewDelivery,
+) -> Result<Recorded, Error> {
+    let batch = vec![(delivery, Span::current())];
+    let recorded = match turn.take_deliveries().await {
+        Some(connection) => {
+            let mut connection = connection?;
+            let txn = SqliteWrite::new(&mut connection, true);
+            let recorded = record_in(&txn, batch).await?;
+            txn.commit().await?;
+            turn.give_back(connection);
+            recorded
+        }
+        None => {
+            let txn = crate::begin_immediate(turn.connection(db)).await?;
+            let recorded = record_in(&txn, batch).await?;
+            txn.commit().await?;
+            recorded
+        }
+    };
     recorded
         .into_iter()
         .next()
@@ -173,7 +196,7 @@ pub(crate) fn locks_quarantine(delivery: &NewDelivery) -> bool {
 /// Returns one answer per delivery, in the same order. Each delivery's own statements run in
 /// its span; the shared ones in the first delivery's.
 async fn record_in(
-    txn: &DatabaseTransaction,
+    txn: &impl Transaction,
     batch: Vec<(NewDelivery, Span)>,
 ) -> Result<Vec<Recorded>, Error> {
     let Some(first) = batch.first().map(|(_, span)| span.clone()) else {
@@ -260,7 +283,7 @@ enum Draft {
     Applied { change: usize, purged: bool },
 }
 
-async fn lock_quarantine(txn: &DatabaseTransaction, delivery: &NewDelivery) -> Result<(), Error> {
+async fn lock_quarantine(txn: &impl ConnectionTrait, delivery: &NewDelivery) -> Result<(), Error> {
     if let Some(id) = delivery.releases {
         quarantine::claim(txn, id).await?;
     }
@@ -275,7 +298,7 @@ async fn lock_quarantine(txn: &DatabaseTransaction, delivery: &NewDelivery) -> R
 /// placeholder of each new one, and reads its current state: the write lock on SQLite, the
 /// per-case insert race and a lock order without cycles on PostgreSQL.
 async fn lock_cases(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     batch: &[(NewDelivery, Span)],
     fingerprints: &[Fingerprint],
 ) -> Result<HashMap<String, Locked>, Error> {
@@ -328,7 +351,7 @@ async fn lock_cases(
 /// With `deferred` (a delivery alone in its batch), an applied delivery's rows are pushed there
 /// for the feed's round trip instead of being written now.
 async fn judge(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     delivery: NewDelivery,
     fingerprint: Fingerprint,
     cases: &mut HashMap<String, Locked>,
@@ -471,7 +494,7 @@ async fn judge(
 /// the quarantine is searched without a scanRef. The text is the same for every delivery and
 /// both backends (`$n` parameters are SQLite's too), so each connection prepares it once.
 async fn seen_before(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     delivery: &NewDelivery,
     fingerprint: &Fingerprint,
 ) -> Result<bool, Error> {
@@ -557,10 +580,10 @@ fn is_a_copy(
 /// order on the connection's thread; the lock's row comes first, the copies after it. The
 /// lookup needs no wait for the lock there: `BEGIN IMMEDIATE` took SQLite's single write lock,
 /// so nobody writes between the two. (On PostgreSQL it must follow the lock's wait for a
-/// concurrent writer of the case, so it stays a statement of its own.) One round trip of six
-/// for a new case: a webhook alone, as at c=1, is where round trips are its latency.
+/// concurrent writer of the case, so it stays a statement of its own.) The first of a new
+/// case's two round trips: a webhook alone, as at c=1, is where round trips are its latency.
 async fn lock_and_look(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     delivery: &NewDelivery,
     fingerprint: &Fingerprint,
 ) -> Result<(case::Model, bool), Error> {
@@ -656,7 +679,7 @@ fn person_row(scan_ref: &str, person: &verdict_domain::Person) -> InsertStatemen
 /// text of several statements, which sqlx runs in order on the connection's thread, binding
 /// each its share of the values.
 async fn one_trip<S>(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     first: Vec<S>,
     last: InsertStatement,
 ) -> Result<Vec<QueryResult>, Error>
@@ -714,7 +737,10 @@ impl From<Write> for SubQueryStatement {
     }
 }
 
-async fn execute(txn: &DatabaseTransaction, statement: impl StatementBuilder) -> Result<(), Error> {
+async fn execute(
+    txn: &impl ConnectionTrait,
+    statement: impl StatementBuilder,
+) -> Result<(), Error> {
     txn.execute(&statement).await?;
     Ok(())
 }
@@ -733,7 +759,7 @@ const FEED_ROWS_PER_STATEMENT: usize = 16;
 /// the position of each change. The counter is taken only now, after every other write of the
 /// batch, so that as little as possible happens while this transaction holds it.
 async fn write_changes(
-    txn: &DatabaseTransaction,
+    txn: &impl Transaction,
     cases: &HashMap<String, Locked>,
     changes: &[Change],
     deferred: Vec<InsertStatement>,
@@ -782,7 +808,7 @@ async fn write_changes(
 /// statement before). The counter's row lock is then held for this round trip and the commit
 /// only.
 async fn feed_in_one_statement(
-    txn: &DatabaseTransaction,
+    txn: &impl Transaction,
     cases: &HashMap<String, Locked>,
     changes: &[Change],
     deferred: Vec<InsertStatement>,
@@ -805,7 +831,8 @@ async fn feed_in_one_statement(
     let mut feed = feed_rows(changes, 0, &position, Utc::now())?;
     feed.returning_col(case_change::Column::Position);
     // The feed rows' positions (and on SQLite the counter's value before them): the greatest is
-    // the counter's new value.
+    // the counter's new value. Nothing of the transaction follows this trip.
+    txn.last_statement_next();
     let rows = one_trip(txn, first, feed).await?;
     if rows.len() < n {
         return Err(Error::corrupt(
@@ -881,7 +908,7 @@ fn feed_rows(
 /// version, waiting for a concurrent writer of the case to finish) and returns it, which `DO
 /// NOTHING` does not. A round trip less on every delivery than an insert and a locked read.
 async fn lock_or_create(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     delivery: &NewDelivery,
 ) -> Result<case::Model, Error> {
     let lock = lock_statement(delivery, txn.get_database_backend());

@@ -9,12 +9,18 @@
 //! only the writer whose turn it is writes, and its `BEGIN IMMEDIATE` finds the lock free.
 //! Other processes on the same file (the CLI) still meet the busy handler, as before.
 //!
-//! The writer whose turn it is writes on the gate's own connection, never a pooled one. In WAL
+//! The writer whose turn it is writes on the gate's own connections, never a pooled one. In WAL
 //! mode a connection that finds the database changed by another connection since its last
 //! transaction throws its whole page cache away; with writes spread over sixteen pooled
 //! connections every write began that way, reading the pages it needed (the case and delivery
-//! indexes, the feed counter) back from the file. One writing connection keeps its cache warm,
-//! since only it changes the database.
+//! indexes, the feed counter) back from the file. A writing connection of its own keeps the
+//! deliveries' cache warm, since almost only it changes the database.
+//!
+//! Deliveries are written on a connection the gate keeps out of that pool, in transactions
+//! whose `BEGIN` and `COMMIT` travel with their statements (`sqlite_write`); the pool's
+//! connection writes the rest (purges, quarantined bodies, reconciliation). A delivery
+//! transaction that does not commit leaves no connection behind: the gate drops it, and closing
+//! it rolls back whatever it left open; the next takes a new one.
 //!
 //! PostgreSQL locks rows, not the database: a purge or a quarantined body writes whenever it
 //! likes, on the pool. Deliveries still take turns, because they wait together and are written
@@ -27,9 +33,11 @@
 
 use std::sync::Arc;
 
-use sea_orm::DatabaseConnection;
+use sea_orm::sqlx::SqliteConnection;
+use sea_orm::{DatabaseConnection, DbErr, RuntimeErr};
 use tokio::sync::{Mutex, OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 
+use crate::Error;
 use crate::record::Waiting;
 
 /// Batches of deliveries written at once on PostgreSQL, per replica: while one commits, the next
@@ -45,8 +53,8 @@ pub(crate) struct WriteGate {
 
 #[derive(Debug, Clone)]
 enum Turns {
-    /// Every writer in turn, on the one writing connection.
-    Sqlite(Arc<Mutex<DatabaseConnection>>),
+    /// Every writer in turn, on the writing connections.
+    Sqlite(Arc<Mutex<SqliteWriter>>),
     /// Batches of deliveries only, [`POSTGRES_BATCHES`] at a time, on the pool.
     Postgres(Arc<Semaphore>),
 }
@@ -56,7 +64,7 @@ enum Turns {
 pub(crate) enum Turn {
     /// No turn was needed: PostgreSQL outside batches of deliveries.
     Free,
-    Writer(OwnedMutexGuard<DatabaseConnection>),
+    Writer(OwnedMutexGuard<SqliteWriter>),
     Batch(#[expect(dead_code, reason = "held for its drop")] OwnedSemaphorePermit),
 }
 
@@ -70,8 +78,15 @@ impl WriteGate {
     }
 
     /// SQLite: every writer takes its turn and writes on `writer` (a pool of one connection; for
-    /// an in-memory database the pool itself, whose one connection is the database).
-    pub(crate) fn sqlite(writer: DatabaseConnection) -> Self {
+    /// an in-memory database the pool itself, whose one connection is the database). Deliveries
+    /// are written on a connection of their own taken out of `writer`'s pool, unless
+    /// `in_memory`.
+    pub(crate) fn sqlite(writer: DatabaseConnection, in_memory: bool) -> Self {
+        let writer = SqliteWriter {
+            pool: writer,
+            deliveries: None,
+            may_take: !in_memory,
+        };
         Self {
             turns: Turns::Sqlite(Arc::new(Mutex::new(writer))),
             waiting: Arc::default(),
@@ -105,12 +120,52 @@ impl WriteGate {
     }
 }
 
+/// SQLite's writing connections: a pool of one for every writer, and the deliveries' own.
+#[derive(Debug)]
+pub(crate) struct SqliteWriter {
+    pool: DatabaseConnection,
+    /// Out of `pool`, taken when first needed; `None` while a transaction uses it, and after
+    /// one that did not commit.
+    deliveries: Option<SqliteConnection>,
+    /// `false` for an in-memory database, whose one connection must stay in its pool.
+    may_take: bool,
+}
+
 impl Turn {
-    /// Where this writer writes: SQLite's writing connection, or `pool`.
+    /// Where this writer writes through SeaORM: SQLite's writing pool, or `pool`.
     pub(crate) fn connection<'a>(&'a self, pool: &'a DatabaseConnection) -> &'a DatabaseConnection {
         match self {
-            Self::Writer(writer) => writer,
+            Self::Writer(writer) => &writer.pool,
             Self::Free | Self::Batch(_) => pool,
+        }
+    }
+
+    /// SQLite's connection for deliveries, taken out for one transaction (a new one if the last
+    /// did not come back): give it back with [`Turn::give_back`] once the transaction committed.
+    /// `None` on PostgreSQL and for an in-memory database: deliveries go through SeaORM there.
+    pub(crate) async fn take_deliveries(&mut self) -> Option<Result<SqliteConnection, Error>> {
+        let Self::Writer(writer) = self else {
+            return None;
+        };
+        if !writer.may_take {
+            return None;
+        }
+        if let Some(connection) = writer.deliveries.take() {
+            return Some(Ok(connection));
+        }
+        let taken = writer.pool.get_sqlite_connection_pool().acquire().await;
+        Some(
+            taken
+                .map(|connection| connection.detach())
+                .map_err(|error| Error::Db(DbErr::Conn(RuntimeErr::SqlxError(error.into())))),
+        )
+    }
+
+    /// Gives back the connection [`Turn::take_deliveries`] gave, after its transaction
+    /// committed.
+    pub(crate) fn give_back(&mut self, connection: SqliteConnection) {
+        if let Self::Writer(writer) = self {
+            writer.deliveries = Some(connection);
         }
     }
 }

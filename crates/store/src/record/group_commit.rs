@@ -35,7 +35,7 @@ use tokio::sync::oneshot;
 use tracing::{Instrument as _, Span};
 use verdict_domain::{NewDelivery, Recorded};
 
-use super::{alone, locks_quarantine, record_in};
+use super::{SqliteWrite, alone, locks_quarantine, record_in};
 use crate::Error;
 use crate::write_gate::{Turn, WriteGate};
 
@@ -128,10 +128,9 @@ fn outcome_of(
 }
 
 /// Writes `batch` during `turn` and answers every delivery in it; the turn is given back after.
-async fn write(db: DatabaseConnection, turn: Turn, batch: Vec<Pending>) {
-    let connection = turn.connection(&db);
+async fn write(db: DatabaseConnection, mut turn: Turn, batch: Vec<Pending>) {
     if batch.len() > 1
-        && let Ok(recorded) = together(connection, &batch).await
+        && let Ok(recorded) = together(&db, &mut turn, &batch).await
     {
         for (pending, recorded) in batch.into_iter().zip(recorded) {
             let _ = pending.answer.send(Ok(recorded));
@@ -139,23 +138,35 @@ async fn write(db: DatabaseConnection, turn: Turn, batch: Vec<Pending>) {
         return;
     }
     for pending in batch {
-        let outcome = alone(connection, pending.delivery)
+        let outcome = alone(&db, &mut turn, pending.delivery)
             .instrument(pending.span)
             .await;
         let _ = pending.answer.send(outcome);
     }
 }
 
-/// Every delivery of `batch` in one transaction, or none of them.
+/// Every delivery of `batch` in one transaction, or none of them: on SQLite's connection for
+/// deliveries (which is dropped, rolling back, unless the transaction commits), else on the
+/// turn's connection in `db`. The COMMIT is a statement of its own here, so that an error
+/// anywhere in the batch leaves nothing committed and its deliveries are written one by one.
 async fn together(
-    connection: &DatabaseConnection,
+    db: &DatabaseConnection,
+    turn: &mut Turn,
     batch: &[Pending],
 ) -> Result<Vec<Recorded>, Error> {
-    let txn = crate::begin_immediate(connection).await?;
     let deliveries = batch
         .iter()
         .map(|pending| (pending.delivery.clone(), pending.span.clone()))
         .collect();
+    if let Some(connection) = turn.take_deliveries().await {
+        let mut connection = connection?;
+        let txn = SqliteWrite::new(&mut connection, false);
+        let recorded = record_in(&txn, deliveries).await?;
+        txn.commit().await?;
+        turn.give_back(connection);
+        return Ok(recorded);
+    }
+    let txn = crate::begin_immediate(turn.connection(db)).await?;
     match record_in(&txn, deliveries).await {
         Ok(recorded) => {
             txn.commit().await?;
