@@ -19,6 +19,7 @@ use sea_orm::{DatabaseConnection, DbBackend, DbErr, RuntimeErr};
 use tokio::sync::Mutex;
 
 use crate::Error;
+use crate::connect::detached;
 
 /// One row of the check: the feed's head, and a changed case with its revision (`None` when
 /// nothing changed in the range).
@@ -114,22 +115,8 @@ where
 
 /// A connection of `db`'s pool, detached from it.
 async fn take(db: &DatabaseConnection) -> Result<Held, Error> {
-    let acquire_error =
-        |error: sqlx::Error| Error::Db(DbErr::Conn(RuntimeErr::SqlxError(error.into())));
     Ok(match db.get_database_backend() {
-        DbBackend::Postgres => Held::Postgres(
-            db.get_postgres_connection_pool()
-                .acquire()
-                .await
-                .map_err(acquire_error)?
-                .detach(),
-        ),
-        _ => Held::Sqlite(
-            db.get_sqlite_connection_pool()
-                .acquire()
-                .await
-                .map_err(acquire_error)?
-                .detach(),
-        ),
+        DbBackend::Postgres => Held::Postgres(detached(db.get_postgres_connection_pool()).await?),
+        _ => Held::Sqlite(detached(db.get_sqlite_connection_pool()).await?),
     })
 }

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use sea_orm::sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous};
-use sea_orm::{ConnectOptions, Database};
+use sea_orm::{ConnectOptions, Database, DbErr, RuntimeErr, sqlx};
 use verdict_migration::{Migrator, MigratorTrait};
 
 use crate::write_gate::WriteGate;
@@ -36,6 +36,19 @@ impl Default for StoreOptions {
             acquire_timeout: Duration::from_secs(5),
         }
     }
+}
+
+/// A connection of `pool`, taken out of it for good (the pool may open another in its place):
+/// for a user that keeps a connection of its own, which sqlx would ping on every return to
+/// the pool.
+pub(crate) async fn detached<DB: sqlx::Database>(
+    pool: &sqlx::Pool<DB>,
+) -> Result<DB::Connection, Error> {
+    let connection = pool
+        .acquire()
+        .await
+        .map_err(|error| Error::Db(DbErr::Conn(RuntimeErr::SqlxError(error.into()))))?;
+    Ok(connection.detach())
 }
 
 impl Backend {

@@ -79,6 +79,7 @@ use sea_orm::sea_query::{
     Alias, CommonTableExpression, Expr, InsertStatement, OnConflict, Query, SubQueryStatement,
     UpdateStatement, WithClause,
 };
+use sea_orm::sqlx::SqliteConnection;
 use sea_orm::{
     ActiveModelTrait as _,
     ActiveValue::{NotSet, Set},
@@ -162,14 +163,7 @@ async fn alone(
 ) -> Result<Recorded, Error> {
     let batch = vec![(delivery, Span::current())];
     let recorded = match turn.take_deliveries().await {
-        Some(connection) => {
-            let mut connection = connection?;
-            let txn = SqliteWrite::new(&mut connection, true);
-            let recorded = record_in(&txn, batch).await?;
-            txn.commit().await?;
-            turn.give_back(connection);
-            recorded
-        }
+        Some(connection) => on_sqlite(turn, connection?, batch, true).await?,
         None => {
             let txn = crate::begin_immediate(turn.connection(db)).await?;
             let recorded = record_in(&txn, batch).await?;
@@ -181,6 +175,23 @@ async fn alone(
         .into_iter()
         .next()
         .ok_or_else(|| Error::corrupt("a delivery written alone had no answer"))
+}
+
+/// `batch` in one transaction on `connection`, SQLite's connection for deliveries that `turn`
+/// gave ([`Turn::take_deliveries`]), committed (with its last statement when `commit_rides`:
+/// see `sqlite_write`). The connection goes back to the turn only then; otherwise it is dropped,
+/// which rolls the transaction back.
+async fn on_sqlite(
+    turn: &mut Turn,
+    mut connection: SqliteConnection,
+    batch: Vec<(NewDelivery, Span)>,
+    commit_rides: bool,
+) -> Result<Vec<Recorded>, Error> {
+    let txn = SqliteWrite::new(&mut connection, commit_rides);
+    let recorded = record_in(&txn, batch).await?;
+    txn.commit().await?;
+    turn.give_back(connection);
+    Ok(recorded)
 }
 
 /// Whether a delivery locks quarantine items (before its case: a reprocess its item, a

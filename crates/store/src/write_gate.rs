@@ -33,11 +33,12 @@
 
 use std::sync::Arc;
 
+use sea_orm::DatabaseConnection;
 use sea_orm::sqlx::SqliteConnection;
-use sea_orm::{DatabaseConnection, DbErr, RuntimeErr};
 use tokio::sync::{Mutex, OwnedMutexGuard, OwnedSemaphorePermit, Semaphore};
 
 use crate::Error;
+use crate::connect::detached;
 use crate::record::Waiting;
 
 /// Batches of deliveries written at once on PostgreSQL, per replica: while one commits, the next
@@ -153,12 +154,7 @@ impl Turn {
         if let Some(connection) = writer.deliveries.take() {
             return Some(Ok(connection));
         }
-        let taken = writer.pool.get_sqlite_connection_pool().acquire().await;
-        Some(
-            taken
-                .map(|connection| connection.detach())
-                .map_err(|error| Error::Db(DbErr::Conn(RuntimeErr::SqlxError(error.into())))),
-        )
+        Some(detached(writer.pool.get_sqlite_connection_pool()).await)
     }
 
     /// Gives back the connection [`Turn::take_deliveries`] gave, after its transaction

@@ -35,7 +35,7 @@ use tokio::sync::oneshot;
 use tracing::{Instrument as _, Span};
 use verdict_domain::{NewDelivery, Recorded};
 
-use super::{SqliteWrite, alone, locks_quarantine, record_in};
+use super::{alone, locks_quarantine, on_sqlite, record_in};
 use crate::Error;
 use crate::write_gate::{Turn, WriteGate};
 
@@ -159,12 +159,7 @@ async fn together(
         .map(|pending| (pending.delivery.clone(), pending.span.clone()))
         .collect();
     if let Some(connection) = turn.take_deliveries().await {
-        let mut connection = connection?;
-        let txn = SqliteWrite::new(&mut connection, false);
-        let recorded = record_in(&txn, deliveries).await?;
-        txn.commit().await?;
-        turn.give_back(connection);
-        return Ok(recorded);
+        return on_sqlite(turn, connection?, deliveries, false).await;
     }
     let txn = crate::begin_immediate(turn.connection(db)).await?;
     match record_in(&txn, deliveries).await {
