@@ -8,9 +8,9 @@
 //! 10 000 watchers) that formatting was about a tenth of the service's CPU. Here each field is
 //! written once, as text, into one allocation of its final size, and later fields are appended.
 //!
-//! The JSON event format parses a span's stored object into a map before writing a line, so a
-//! field recorded twice (it appears twice here) is written once, with the later value, and the
-//! members come out in the same order as before.
+//! The stored object is what a line's span list holds ([`super::json_line`] copies it), so each
+//! field is in it once: a field recorded again (a span's `scan_ref` once the case is known, say)
+//! replaces its earlier value. That takes parsing the object, which only such a record does.
 
 use std::fmt::{self, Write as _};
 
@@ -45,11 +45,43 @@ impl<'writer> FormatFields<'writer> for AppendingJsonFields {
         current: &'writer mut FormattedFields<Self>,
         fields: &Record<'_>,
     ) -> fmt::Result {
-        let mut members = Members::default();
+        let mut members = Members::beside(&current.fields);
         fields.record(&mut members);
+        let again = members.again;
         let opened = members.finish()?;
-        append(&mut current.fields, &opened[1..])
+        match again {
+            false => append(&mut current.fields, &opened[1..]),
+            true => replace(&mut current.fields, opened),
+        }
     }
+}
+
+/// Whether the JSON object `object`, as written here, has a member named `name`.
+///
+/// Exact for this text, which has no spaces and no nested objects: a `"` right after `{` or `,`
+/// opens a member's name, since a `"` inside a string is written `\"`.
+fn has_member(object: &str, name: &str) -> bool {
+    let mut needle = String::with_capacity(name.len() + 3);
+    needle.push('"');
+    push_escaped(&mut needle, name);
+    needle.push_str("\":");
+    object
+        .match_indices(&needle)
+        .any(|(i, _)| i > 0 && matches!(object.as_bytes()[i - 1], b'{' | b','))
+}
+
+/// `object` with the members of `opened` (an object's `{` and members, not closed) added, those
+/// of the same name replacing the old ones.
+fn replace(object: &mut String, mut opened: String) -> fmt::Result {
+    opened.push('}');
+    let parse = |text: &str| {
+        serde_json::from_str::<serde_json::Map<String, serde_json::Value>>(text)
+            .map_err(|_| fmt::Error)
+    };
+    let mut merged = parse(object)?;
+    merged.extend(parse(&opened)?);
+    *object = serde_json::to_string(&merged).map_err(|_| fmt::Error)?;
+    Ok(())
 }
 
 /// Adds `members` (JSON object members, comma-separated, possibly none) to the JSON object
@@ -80,26 +112,40 @@ fn append(object: &mut String, members: &str) -> fmt::Result {
 
 /// Writes each field visited as a JSON object member (`"name":value`), after a `{`.
 #[derive(Debug)]
-struct Members {
+struct Members<'a> {
     /// `{` and the members so far.
     text: String,
+    /// The object these members will be added to, if any.
+    existing: Option<&'a str>,
+    /// Some member is in `existing` already.
+    again: bool,
     /// A field whose `Debug` failed: the whole formatting fails, as it would in `JsonFields`.
     failed: bool,
 }
 
-impl Default for Members {
+impl Default for Members<'_> {
     fn default() -> Self {
         // Room for a request span's sixteen fields, so the text is not regrown field by field.
         let mut text = String::with_capacity(512);
         text.push('{');
         Self {
             text,
+            existing: None,
+            again: false,
             failed: false,
         }
     }
 }
 
-impl Members {
+impl<'a> Members<'a> {
+    /// Members to be added to the object `existing`.
+    fn beside(existing: &'a str) -> Self {
+        Self {
+            existing: Some(existing),
+            ..Self::default()
+        }
+    }
+
     /// `{` and the members, not closed.
     fn finish(self) -> Result<String, fmt::Error> {
         match self.failed {
@@ -116,6 +162,9 @@ impl Members {
         let name = field.name();
         // A raw identifier (`r#type`) is logged under its plain name, as `JsonFields` does.
         let name = name.strip_prefix("r#").unwrap_or(name);
+        if let Some(existing) = self.existing {
+            self.again |= has_member(existing, name);
+        }
         self.string(name);
         self.text.push(':');
     }
@@ -135,7 +184,7 @@ impl Members {
     }
 }
 
-impl Visit for Members {
+impl Visit for Members<'_> {
     fn record_f64(&mut self, field: &Field, value: f64) {
         match value.is_finite() {
             true => self.literal(field, value),
@@ -196,7 +245,7 @@ impl fmt::Write for Escaping<'_> {
 }
 
 /// Appends `s` with the characters JSON strings cannot hold as they are escaped.
-fn push_escaped(out: &mut String, s: &str) {
+pub(super) fn push_escaped(out: &mut String, s: &str) {
     let mut plain = 0;
     for (i, byte) in s.bytes().enumerate() {
         let escape = match byte {
@@ -234,6 +283,8 @@ mod tests {
     use tracing_subscriber::fmt::format::JsonFields;
     use tracing_subscriber::layer::SubscriberExt as _;
 
+    use super::super::json_line::JsonLine;
+    use super::super::trace_ids::DispatchSlot;
     use super::*;
 
     #[test]
@@ -307,12 +358,102 @@ mod tests {
         let layer = tracing_subscriber::fmt::layer()
             .json()
             .with_current_span(false)
-            .with_span_list(true)
+            .with_span_list(false)
             .fmt_fields(fields)
+            .map_event_format(|inner| JsonLine::new(inner, DispatchSlot::default()))
             .with_writer(lines.clone());
         tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), inside);
         let written = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
         serde_json::from_str(written.trim()).unwrap()
+    }
+
+    /// What `tracing-subscriber`'s JSON format alone writes for the same events: its own span
+    /// list and span-field formatter. Timestamps left out.
+    fn their_lines(inside: impl FnOnce()) -> Vec<Value> {
+        let lines = Lines::default();
+        let layer = tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(false)
+            .with_span_list(true)
+            .with_writer(lines.clone());
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), inside);
+        lines.parsed()
+    }
+
+    /// The lines of a JSON layer set up as the service's. Timestamps left out.
+    fn our_lines(inside: impl FnOnce()) -> Vec<Value> {
+        our_text(inside).parsed()
+    }
+
+    /// What a JSON layer set up as the service's writes.
+    fn our_text(inside: impl FnOnce()) -> Lines {
+        let lines = Lines::default();
+        let layer = tracing_subscriber::fmt::layer()
+            .json()
+            .with_current_span(false)
+            .with_span_list(false)
+            .fmt_fields(AppendingJsonFields)
+            .map_event_format(|inner| JsonLine::new(inner, DispatchSlot::default()))
+            .with_writer(lines.clone());
+        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), inside);
+        lines
+    }
+
+    /// Events outside any span, in nested spans (one of them recorded again between lines),
+    /// with an explicit parent and as an explicit root.
+    fn events() {
+        tracing::info!(n = 1, "outside");
+        let outer = tracing::info_span!("outer", route = "/x", scan_ref = Empty);
+        let inner = tracing::info_span!(parent: &outer, "inner \"quoted\"", step = 2);
+        let _entered = outer.enter();
+        tracing::warn!("in outer");
+        inner.in_scope(|| tracing::info!(done = true, "in inner"));
+        outer.record("scan_ref", "ref-1");
+        outer.record("scan_ref", "ref-2");
+        inner.in_scope(|| tracing::info!("in inner again"));
+        tracing::info!(parent: &inner, "parented");
+        tracing::info!(parent: None, "root");
+    }
+
+    #[test]
+    fn lines_are_what_tracing_subscriber_writes() {
+        let ours = our_lines(events);
+        assert_eq!(ours, their_lines(events));
+        // Spelled out, so that a change in both cannot pass unnoticed.
+        assert_eq!(ours.len(), 6);
+        assert!(ours[0].get("spans").is_none(), "outside any span: no list");
+        assert_eq!(
+            ours[3]["spans"],
+            json!([
+                {"name": "outer", "route": "/x", "scan_ref": "ref-2"},
+                {"name": "inner \"quoted\"", "step": 2},
+            ])
+        );
+        assert_eq!(ours[3]["fields"]["message"], json!("in inner again"));
+        // Parsing keeps the last of two members of one name: the text must have one only.
+        let text = our_text(events).text();
+        let last = text.lines().nth(3).unwrap();
+        assert_eq!(last.matches(r#""scan_ref":"#).count(), 1, "{last}");
+    }
+
+    #[test]
+    fn a_member_is_found_by_its_name_only() {
+        let object = r#"{"a":1,"b":"x,\"c\":2","d.e":true}"#;
+        assert!(has_member(object, "a"));
+        assert!(has_member(object, "b"));
+        assert!(has_member(object, "d.e"));
+        assert!(!has_member(object, "c"), "inside a string value");
+        assert!(!has_member(object, "d"));
+        assert!(!has_member("", "a"));
+    }
+
+    #[test]
+    fn a_field_recorded_again_replaces_the_earlier_value() {
+        let mut object = r#"{"a":1,"b":"x"}"#.to_owned();
+        replace(&mut object, r#"{"b":"y","c":null"#.to_owned()).unwrap();
+        let merged: Value = serde_json::from_str(&object).unwrap();
+        assert_eq!(merged, json!({"a": 1, "b": "y", "c": null}));
+        assert!(replace(&mut "[1]".to_owned(), r#"{"a":1"#.to_owned()).is_err());
     }
 
     #[test]
@@ -340,6 +481,24 @@ mod tests {
         }
         fn flush(&mut self) -> io::Result<()> {
             Ok(())
+        }
+    }
+
+    impl Lines {
+        fn text(&self) -> String {
+            String::from_utf8(self.0.lock().unwrap().clone()).unwrap()
+        }
+
+        /// Each line written, as JSON, without its timestamp.
+        fn parsed(&self) -> Vec<Value> {
+            self.text()
+                .lines()
+                .map(|line| {
+                    let mut value: Value = serde_json::from_str(line).unwrap();
+                    value.as_object_mut().unwrap().remove("timestamp");
+                    value
+                })
+                .collect()
         }
     }
 

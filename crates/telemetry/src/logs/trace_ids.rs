@@ -1,15 +1,13 @@
-//! Puts `trace_id` and `span_id` on JSON log lines, so a line leads to its trace and back.
+//! The trace behind a log line: `trace_id` and `span_id` on JSON lines ([`super::json_line`]),
+//! so a line leads to its trace and back.
 
-use std::fmt;
 use std::sync::{Arc, OnceLock};
 
 use opentelemetry::trace::{SpanContext, TraceContextExt as _};
 use tracing::dispatcher::WeakDispatch;
 use tracing::{Dispatch, Event, Subscriber};
 use tracing_subscriber::Layer;
-use tracing_subscriber::fmt::format::Writer;
-use tracing_subscriber::fmt::{FmtContext, FormatEvent, FormatFields};
-use tracing_subscriber::registry::{LookupSpan, Registry};
+use tracing_subscriber::registry::{LookupSpan as _, Registry};
 
 /// The installed dispatcher, captured when the subscriber is registered.
 ///
@@ -23,36 +21,13 @@ impl DispatchSlot {
     fn get(&self) -> Option<Dispatch> {
         self.0.get().and_then(WeakDispatch::upgrade)
     }
-}
 
-/// A layer that does nothing but fill a [`DispatchSlot`] when the subscriber is built.
-impl<S: Subscriber> Layer<S> for DispatchSlot {
-    fn on_register_dispatch(&self, subscriber: &Dispatch) {
-        let _ = self.0.set(subscriber.downgrade());
-    }
-}
-
-/// Wraps the JSON event format and prefixes each object with the ids of the innermost traced
-/// span; lines outside any traced span (or with OTLP off) are written unchanged.
-#[derive(Debug)]
-pub(super) struct WithTraceIds<F> {
-    inner: F,
-    dispatch: DispatchSlot,
-}
-
-impl<F> WithTraceIds<F> {
-    pub(super) fn new(inner: F, dispatch: DispatchSlot) -> Self {
-        Self { inner, dispatch }
-    }
-}
-
-impl<F> WithTraceIds<F> {
     /// The context of the innermost span around `event` that the OpenTelemetry layer traces.
     ///
     /// Walks the registry itself rather than the fmt context: the fmt layer's `RUST_LOG` filter
     /// may hide the very spans that carry the trace.
-    fn innermost_traced(&self, event: &Event<'_>) -> Option<SpanContext> {
-        let dispatch = self.dispatch.get()?;
+    pub(super) fn innermost_traced(&self, event: &Event<'_>) -> Option<SpanContext> {
+        let dispatch = self.get()?;
         let registry = dispatch.downcast_ref::<Registry>()?;
         let leaf = if event.is_root() {
             return None;
@@ -69,31 +44,9 @@ impl<F> WithTraceIds<F> {
     }
 }
 
-impl<S, N, F> FormatEvent<S, N> for WithTraceIds<F>
-where
-    S: Subscriber + for<'a> LookupSpan<'a>,
-    N: for<'a> FormatFields<'a> + 'static,
-    F: FormatEvent<S, N>,
-{
-    fn format_event(
-        &self,
-        ctx: &FmtContext<'_, S, N>,
-        mut writer: Writer<'_>,
-        event: &Event<'_>,
-    ) -> fmt::Result {
-        let mut line = String::new();
-        self.inner
-            .format_event(ctx, Writer::new(&mut line), event)?;
-        match (self.innermost_traced(event), line.strip_prefix('{')) {
-            (Some(span_cx), Some(rest)) if !rest.starts_with('}') => {
-                write!(
-                    writer,
-                    "{{\"trace_id\":\"{}\",\"span_id\":\"{}\",{rest}",
-                    span_cx.trace_id(),
-                    span_cx.span_id()
-                )
-            }
-            _ => writer.write_str(&line),
-        }
+/// A layer that does nothing but fill a [`DispatchSlot`] when the subscriber is built.
+impl<S: Subscriber> Layer<S> for DispatchSlot {
+    fn on_register_dispatch(&self, subscriber: &Dispatch) {
+        let _ = self.0.set(subscriber.downgrade());
     }
 }
