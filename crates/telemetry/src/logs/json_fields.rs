@@ -59,15 +59,28 @@ impl<'writer> FormatFields<'writer> for AppendingJsonFields {
 /// Whether the JSON object `object`, as written here, has a member named `name`.
 ///
 /// Exact for this text, which has no spaces and no nested objects: a `"` right after `{` or `,`
-/// opens a member's name, since a `"` inside a string is written `\"`.
+/// opens a member's name, since a `"` inside a string is written `\"`. Runs for every field
+/// recorded after its span was made (a request's status, say), so it does not allocate for the
+/// names that need no escaping, which is every name here.
 fn has_member(object: &str, name: &str) -> bool {
-    let mut needle = String::with_capacity(name.len() + 3);
-    needle.push('"');
-    push_escaped(&mut needle, name);
-    needle.push_str("\":");
-    object
-        .match_indices(&needle)
-        .any(|(i, _)| i > 0 && matches!(object.as_bytes()[i - 1], b'{' | b','))
+    if name
+        .bytes()
+        .any(|byte| matches!(byte, b'"' | b'\\' | 0x00..=0x1f))
+    {
+        let mut escaped = String::with_capacity(name.len() + 2);
+        push_escaped(&mut escaped, name);
+        return has_escaped_member(object, &escaped);
+    }
+    has_escaped_member(object, name)
+}
+
+/// [`has_member`] for a name as it is written in JSON.
+fn has_escaped_member(object: &str, written: &str) -> bool {
+    let bytes = object.as_bytes();
+    object.match_indices(written).any(|(i, _)| {
+        let opened = i >= 2 && bytes[i - 1] == b'"' && matches!(bytes[i - 2], b'{' | b',');
+        opened && bytes[i + written.len()..].starts_with(b"\":")
+    })
 }
 
 /// `object` with the members of `opened` (an object's `{` and members, not closed) added, those
@@ -445,6 +458,11 @@ mod tests {
         assert!(!has_member(object, "c"), "inside a string value");
         assert!(!has_member(object, "d"));
         assert!(!has_member("", "a"));
+        assert!(!has_member(r#"{"ab":1}"#, "b"), "the end of another name");
+        assert!(!has_member(r#"{"ab":1}"#, "a"), "the start of another name");
+        let escaped = r#"{"q\"uote":1}"#;
+        assert!(has_member(escaped, "q\"uote"), "a name that needs escaping");
+        assert!(!has_member(escaped, "uote"));
     }
 
     #[test]
