@@ -113,8 +113,21 @@ impl<'c> SqliteWrite<'c> {
         (sql, commits)
     }
 
-    fn committed(&self) {
-        self.lock().committed = true;
+    /// Runs `statement` with the transaction's BEGIN or COMMIT around it, as due, through `run`
+    /// on the connection. The transaction counts as committed only once a text carrying its
+    /// COMMIT succeeded.
+    async fn run<T>(
+        &self,
+        statement: &str,
+        run: impl AsyncFnOnce(&mut SqliteConnection, String) -> Result<T, sqlx::Error>,
+    ) -> Result<T, sqlx::Error> {
+        let (sql, commits) = self.text(statement);
+        let mut connection = self.connection.lock().await;
+        let done = run(&mut **connection, sql).await?;
+        if commits {
+            self.lock().committed = true;
+        }
+        Ok(done)
     }
 }
 
@@ -132,30 +145,24 @@ impl ConnectionTrait for SqliteWrite<'_> {
     }
 
     async fn execute_raw(&self, statement: Statement) -> Result<ExecResult, DbErr> {
-        let (sql, commits) = self.text(&statement.sql);
         let values = SqlxValues(statement.values.unwrap_or(Values(Vec::new())));
-        let mut connection = self.connection.lock().await;
-        let done = sqlx::query_with(AssertSqlSafe(sql), values)
-            .execute(&mut **connection)
-            .await
-            .map_err(exec_error)?;
-        if commits {
-            self.committed();
-        }
-        Ok(done.into())
+        self.run(&statement.sql, async |connection, sql| {
+            sqlx::query_with(AssertSqlSafe(sql), values)
+                .execute(connection)
+                .await
+        })
+        .await
+        .map(Into::into)
+        .map_err(exec_error)
     }
 
     async fn execute_unprepared(&self, sql: &str) -> Result<ExecResult, DbErr> {
-        let (sql, commits) = self.text(sql);
-        let mut connection = self.connection.lock().await;
-        let done = connection
-            .execute(AssertSqlSafe(sql))
-            .await
-            .map_err(exec_error)?;
-        if commits {
-            self.committed();
-        }
-        Ok(done.into())
+        self.run(sql, async |connection, sql| {
+            connection.execute(AssertSqlSafe(sql)).await
+        })
+        .await
+        .map(Into::into)
+        .map_err(exec_error)
     }
 
     async fn query_one_raw(&self, statement: Statement) -> Result<Option<QueryResult>, DbErr> {
@@ -164,16 +171,15 @@ impl ConnectionTrait for SqliteWrite<'_> {
     }
 
     async fn query_all_raw(&self, statement: Statement) -> Result<Vec<QueryResult>, DbErr> {
-        let (sql, commits) = self.text(&statement.sql);
         let values = SqlxValues(statement.values.unwrap_or(Values(Vec::new())));
-        let mut connection = self.connection.lock().await;
-        let rows = sqlx::query_with(AssertSqlSafe(sql), values)
-            .fetch_all(&mut **connection)
+        let rows = self
+            .run(&statement.sql, async |connection, sql| {
+                sqlx::query_with(AssertSqlSafe(sql), values)
+                    .fetch_all(connection)
+                    .await
+            })
             .await
             .map_err(|error| DbErr::Query(RuntimeErr::SqlxError(error.into())))?;
-        if commits {
-            self.committed();
-        }
         Ok(rows.into_iter().map(QueryResult::from).collect())
     }
 }
