@@ -367,17 +367,7 @@ mod tests {
     where
         F: for<'w> FormatFields<'w> + Send + Sync + 'static,
     {
-        let lines = Lines::default();
-        let layer = tracing_subscriber::fmt::layer()
-            .json()
-            .with_current_span(false)
-            .with_span_list(false)
-            .fmt_fields(fields)
-            .map_event_format(|inner| JsonLine::new(inner, DispatchSlot::default()))
-            .with_writer(lines.clone());
-        tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), inside);
-        let written = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
-        serde_json::from_str(written.trim()).unwrap()
+        serde_json::from_str(service_text(fields, inside).text().trim()).unwrap()
     }
 
     /// What `tracing-subscriber`'s JSON format alone writes for the same events: its own span
@@ -395,17 +385,21 @@ mod tests {
 
     /// The lines of a JSON layer set up as the service's. Timestamps left out.
     fn our_lines(inside: impl FnOnce()) -> Vec<Value> {
-        our_text(inside).parsed()
+        service_text(AppendingJsonFields, inside).parsed()
     }
 
-    /// What a JSON layer set up as the service's writes.
-    fn our_text(inside: impl FnOnce()) -> Lines {
+    /// What a JSON layer set up as the service's writes while `inside` runs, with `fields` as
+    /// its span-field formatter.
+    fn service_text<F>(fields: F, inside: impl FnOnce()) -> Lines
+    where
+        F: for<'w> FormatFields<'w> + Send + Sync + 'static,
+    {
         let lines = Lines::default();
         let layer = tracing_subscriber::fmt::layer()
             .json()
             .with_current_span(false)
             .with_span_list(false)
-            .fmt_fields(AppendingJsonFields)
+            .fmt_fields(fields)
             .map_event_format(|inner| JsonLine::new(inner, DispatchSlot::default()))
             .with_writer(lines.clone());
         tracing::subscriber::with_default(tracing_subscriber::registry().with(layer), inside);
@@ -444,7 +438,7 @@ mod tests {
         );
         assert_eq!(ours[3]["fields"]["message"], json!("in inner again"));
         // Parsing keeps the last of two members of one name: the text must have one only.
-        let text = our_text(events).text();
+        let text = service_text(AppendingJsonFields, events).text();
         let last = text.lines().nth(3).unwrap();
         assert_eq!(last.matches(r#""scan_ref":"#).count(), 1, "{last}");
     }
