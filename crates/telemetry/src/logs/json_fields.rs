@@ -75,9 +75,12 @@ fn has_member(object: &str, name: &str) -> bool {
 }
 
 /// [`has_member`] for a name as it is written in JSON.
+///
+/// With `memchr`'s substring search: `str::match_indices` built a two-way searcher on every
+/// call, which cost more than the search itself over these short objects.
 fn has_escaped_member(object: &str, written: &str) -> bool {
     let bytes = object.as_bytes();
-    object.match_indices(written).any(|(i, _)| {
+    memchr::memmem::find_iter(bytes, written.as_bytes()).any(|i| {
         let opened = i >= 2 && bytes[i - 1] == b'"' && matches!(bytes[i - 2], b'{' | b',');
         opened && bytes[i + written.len()..].starts_with(b"\":")
     })
@@ -258,7 +261,17 @@ impl fmt::Write for Escaping<'_> {
 }
 
 /// Appends `s` with the characters JSON strings cannot hold as they are escaped.
+///
+/// Nearly every string needs no escaping, so that is checked first, in one pass that never
+/// stops early (the compiler vectorises it), and the string copied whole. Every span field of
+/// every request and watcher delivery comes through here: a byte at a time it was the largest
+/// part of refusing a bad signature after the HMAC itself (callgrind: 5 450 of the 67 000
+/// instructions besides SHA-256).
 pub(super) fn push_escaped(out: &mut String, s: &str) {
+    if !s.bytes().fold(false, |any, byte| any | needs_escape(byte)) {
+        out.push_str(s);
+        return;
+    }
     let mut plain = 0;
     for (i, byte) in s.bytes().enumerate() {
         let escape = match byte {
@@ -283,6 +296,11 @@ pub(super) fn push_escaped(out: &mut String, s: &str) {
         }
     }
     out.push_str(&s[plain..]);
+}
+
+/// A control character, `"` or `\`: what a JSON string cannot hold as it is.
+fn needs_escape(byte: u8) -> bool {
+    byte < 0x20 || byte == b'"' || byte == b'\\'
 }
 
 #[cfg(test)]
@@ -328,6 +346,33 @@ mod tests {
         push_escaped(&mut out, nasty);
         out.push('"');
         assert_eq!(serde_json::from_str::<String>(&out).unwrap(), nasty);
+    }
+
+    /// Every ASCII byte at every place of a string long enough to be checked in vectors, among
+    /// plain and multi-byte text: the text is what serde_json writes, byte for byte.
+    #[test]
+    fn escaping_is_serde_json_s_wherever_the_byte_falls() {
+        for byte in 0..=0x7f_u8 {
+            let odd = char::from(byte);
+            for at in 0..=40 {
+                for filler in [
+                    "abcdefghijklmnopqrstuvwxyz0123456789ABCDEFGHIJ",
+                    "é✓🦀é✓🦀é✓🦀é✓🦀é✓🦀",
+                ] {
+                    let mut text: String = filler.chars().take(at).collect();
+                    text.push(odd);
+                    text.push_str(filler);
+                    let mut ours = String::from("\"");
+                    push_escaped(&mut ours, &text);
+                    ours.push('"');
+                    assert_eq!(
+                        ours,
+                        serde_json::to_string(&text).unwrap(),
+                        "{byte:#04x} at {at}"
+                    );
+                }
+            }
+        }
     }
 
     /// The stored object of one span made and recorded with `fields`, under `F`.
