@@ -9,7 +9,7 @@ use std::sync::Arc;
 use axum::body::Body;
 use axum::extract::{FromRequest, Request};
 use bytes::Bytes;
-use http::{HeaderMap, HeaderValue, header};
+use http::{HeaderMap, HeaderName, HeaderValue, header};
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use verdict_domain::UnverifiedWebhook;
 
@@ -17,8 +17,9 @@ use crate::Error;
 use crate::routes::Shared;
 use crate::trace_context::delivery_traceparent;
 
-const SIGNATURE_HEADER: &str = "idenfy-signature";
-const EVENT_TYPE_HEADER: &str = "idenfy-event-type";
+// Names, not strings: a lookup by `&str` parses and hashes the name again on every request.
+static SIGNATURE_HEADER: HeaderName = HeaderName::from_static("idenfy-signature");
+static EVENT_TYPE_HEADER: HeaderName = HeaderName::from_static("idenfy-event-type");
 
 /// A webhook read under the size limit with a JSON content type; not yet trusted.
 #[derive(Debug)]
@@ -52,8 +53,8 @@ impl FromRequest<Arc<Shared>> for IncomingWebhook {
         Ok(Self {
             webhook: UnverifiedWebhook {
                 body,
-                signature: header_text(&parts.headers, SIGNATURE_HEADER),
-                event_type: header_text(&parts.headers, EVENT_TYPE_HEADER),
+                signature: header_text(&parts.headers, &SIGNATURE_HEADER),
+                event_type: header_text(&parts.headers, &EVENT_TYPE_HEADER),
             },
             traceparent: delivery_traceparent(&parts.headers),
         })
@@ -80,7 +81,7 @@ async fn read_limited(body: Body, limit: usize) -> Result<Bytes, Error> {
 
 /// A header as text. Bytes that are not UTF-8 are kept (lossily) rather than dropped, so a
 /// garbled signature is reported as malformed, not as missing.
-fn header_text(headers: &HeaderMap, name: &str) -> Option<String> {
+fn header_text(headers: &HeaderMap, name: &HeaderName) -> Option<String> {
     headers
         .get(name)
         .map(|value| String::from_utf8_lossy(value.as_bytes()).into_owned())
@@ -164,10 +165,10 @@ mod tests {
     fn garbled_signature_is_kept_not_dropped() {
         let mut headers = HeaderMap::new();
         headers.insert(
-            SIGNATURE_HEADER,
+            SIGNATURE_HEADER.clone(),
             HeaderValue::from_bytes(b"ab\xffcd").unwrap(),
         );
-        assert!(header_text(&headers, SIGNATURE_HEADER).is_some());
+        assert!(header_text(&headers, &SIGNATURE_HEADER).is_some());
     }
 
     #[test]

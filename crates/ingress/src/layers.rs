@@ -8,8 +8,9 @@ use axum::Router;
 use axum::extract::{ConnectInfo, MatchedPath, Request};
 use axum::middleware::{self, Next};
 use axum::response::Response;
+use http::header::AsHeaderName;
 use http::uri::Authority;
-use http::{HeaderMap, Version, header};
+use http::{HeaderMap, HeaderName, Version, header};
 use tower::ServiceBuilder;
 use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
 use tracing::field::Empty;
@@ -23,6 +24,10 @@ use crate::access_log::{self, Refusal};
 const KNOWN_METHODS: [&str; 9] = [
     "CONNECT", "DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT", "TRACE",
 ];
+
+/// The request id's header, as `SetRequestIdLayer::x_request_id` names it. A name rather than a
+/// string: a lookup by `&str` parses and hashes the name again on every request.
+static X_REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
 
 /// Outermost first: the id is set before the span is made (so the span carries it) and copied
 /// onto the response last. A caller's own `x-request-id` is kept.
@@ -78,7 +83,7 @@ async fn trace_request(request: Request, next: Next) -> Response {
 /// query, other headers or the body, which carry signatures and personal data.
 fn request_span(request: &Request, method: &'static str, route: Option<&str>) -> Span {
     let headers = request.headers();
-    let request_id = header_str(headers, "x-request-id").unwrap_or_default();
+    let request_id = header_str(headers, &X_REQUEST_ID).unwrap_or_default();
     let server = headers
         .get(header::HOST)
         .and_then(|host| host.to_str().ok())
@@ -105,7 +110,7 @@ fn request_span(request: &Request, method: &'static str, route: Option<&str>) ->
         server.address = server.as_ref().map(Authority::host),
         server.port = server.as_ref().and_then(Authority::port_u16).map(i64::from),
         client.address = client,
-        user_agent.original = header_str(headers, header::USER_AGENT.as_str()),
+        user_agent.original = header_str(headers, header::USER_AGENT),
         request_id,
         http.response.status_code = Empty,
         error.type = Empty,
@@ -133,7 +138,7 @@ fn protocol_version(version: Version) -> &'static str {
     }
 }
 
-fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+fn header_str(headers: &HeaderMap, name: impl AsHeaderName) -> Option<&str> {
     headers.get(name).and_then(|value| value.to_str().ok())
 }
 

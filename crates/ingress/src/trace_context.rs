@@ -5,8 +5,10 @@
 //! export there is no span context; the caller's well-formed header is kept then, so the trace
 //! still continues in whichever replica does export.
 
-use http::HeaderMap;
+use http::{HeaderMap, HeaderName};
 use verdict_telemetry::propagation;
+
+static TRACEPARENT: HeaderName = HeaderName::from_static("traceparent");
 
 /// The traceparent to store with a delivery arriving with these headers; call it inside the
 /// request span.
@@ -16,7 +18,7 @@ pub(crate) fn delivery_traceparent(headers: &HeaderMap) -> Option<String> {
 
 /// The caller's `traceparent` header when it is well formed.
 fn caller_traceparent(headers: &HeaderMap) -> Option<String> {
-    let value = headers.get("traceparent")?.to_str().ok()?.trim();
+    let value = headers.get(&TRACEPARENT)?.to_str().ok()?.trim();
     is_valid_traceparent(value).then(|| value.to_owned())
 }
 
