@@ -64,10 +64,7 @@ impl<'writer> FormatFields<'writer> for AppendingJsonFields {
 /// recorded after its span was made (a request's status, say), so it does not allocate for the
 /// names that need no escaping, which is every name here.
 fn has_member(object: &str, name: &str) -> bool {
-    if name
-        .bytes()
-        .any(|byte| matches!(byte, b'"' | b'\\' | 0x00..=0x1f))
-    {
+    if name.bytes().any(needs_escape) {
         let mut escaped = String::with_capacity(name.len() + 2);
         push_escaped(&mut escaped, name);
         return has_escaped_member(object, &escaped);
