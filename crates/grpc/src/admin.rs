@@ -72,7 +72,7 @@ impl AdminService for AdminApi {
             .map_err(status::from_lifecycle)?;
         audit::erased(&caller, PURGE_METHOD, &purge);
         Ok(Response::new(pb::PurgeCaseResponse {
-            case: Some(convert::case_to_proto(purge.case, pb::CaseView::Basic)),
+            case: Some(convert::case_to_proto(&purge.case, pb::CaseView::Basic)),
         }))
     }
 

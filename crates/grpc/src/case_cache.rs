@@ -111,7 +111,7 @@ impl CaseCache {
             return Ok(None);
         };
         let revision = case.revision;
-        let case = convert::case_to_proto(case, pb::CaseView::Basic);
+        let case = convert::case_to_proto(&case, pb::CaseView::Basic);
         self.keep(scan_ref, epoch, revision, &case);
         drop(reading);
         Ok(Some(case))
@@ -167,7 +167,7 @@ impl CommitListener for CaseCache {
     /// See the module docs.
     fn committed(&self, case: &Arc<Case>, position: Cursor) {
         // Converted before the lock, which every `GetCase` takes.
-        let converted = convert::case_to_proto(Case::clone(case), pb::CaseView::Basic);
+        let converted = convert::case_to_proto(case, pb::CaseView::Basic);
         let mut state = self.lock();
         let head = *state
             .head

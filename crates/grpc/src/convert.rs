@@ -15,27 +15,30 @@ mod tests;
 /// A case as callers see it. Personal data is only included for [`pb::CaseView::Full`], even if
 /// the store returned more, so a BASIC reader can never receive it by accident. History is
 /// left empty: only `GetCase` with `include_history` fills it.
-pub fn case_to_proto(case: domain::Case, view: pb::CaseView) -> pb::Case {
+///
+/// By reference: a change watched by many streams is converted once per stream from the one
+/// case they share, and a BASIC conversion copies nothing of the person it leaves out.
+pub fn case_to_proto(case: &domain::Case, view: pb::CaseView) -> pb::Case {
     let person = match view {
-        pb::CaseView::Full => case.person.map(person_to_proto),
+        pb::CaseView::Full => case.person.as_ref().map(person_to_proto),
         pb::CaseView::Unspecified | pb::CaseView::Basic => None,
     };
     pb::Case {
-        scan_ref: case.scan_ref,
-        client_id: case.client_id,
-        external_ref: case.external_ref.unwrap_or_default(),
+        scan_ref: case.scan_ref.clone(),
+        client_id: case.client_id.clone(),
+        external_ref: case.external_ref.clone().unwrap_or_default(),
         decision: decision_to_proto(case.decision).into(),
         r#final: case.is_final,
-        overall_status: case.overall_status.unwrap_or_default(),
-        last_event_type: case.last_event_type,
+        overall_status: case.overall_status.clone().unwrap_or_default(),
+        last_event_type: case.last_event_type.clone(),
         revision: case.revision,
-        auto_document: case.auto_document.unwrap_or_default(),
-        auto_face: case.auto_face.unwrap_or_default(),
-        manual_document: case.manual_document.unwrap_or_default(),
-        manual_face: case.manual_face.unwrap_or_default(),
-        fraud_tags: case.fraud_tags,
-        mismatch_tags: case.mismatch_tags,
-        suspicion_reasons: case.suspicion_reasons,
+        auto_document: case.auto_document.clone().unwrap_or_default(),
+        auto_face: case.auto_face.clone().unwrap_or_default(),
+        manual_document: case.manual_document.clone().unwrap_or_default(),
+        manual_face: case.manual_face.clone().unwrap_or_default(),
+        fraud_tags: case.fraud_tags.clone(),
+        mismatch_tags: case.mismatch_tags.clone(),
+        suspicion_reasons: case.suspicion_reasons.clone(),
         created_at: Some(timestamp(case.created_at)),
         updated_at: Some(timestamp(case.updated_at)),
         finalized_at: case.finalized_at.map(timestamp),
@@ -47,17 +50,18 @@ pub fn case_to_proto(case: domain::Case, view: pb::CaseView) -> pb::Case {
 
 /// The identity read from the document; unknown fields become empty strings, as proto3 has no
 /// absent strings.
-pub fn person_to_proto(person: domain::Person) -> pb::Person {
+pub fn person_to_proto(person: &domain::Person) -> pb::Person {
+    let text = |field: &Option<String>| field.clone().unwrap_or_default();
     pb::Person {
-        first_name: person.first_name.unwrap_or_default(),
-        last_name: person.last_name.unwrap_or_default(),
-        date_of_birth: person.date_of_birth.unwrap_or_default(),
-        nationality: person.nationality.unwrap_or_default(),
-        sex: person.sex.unwrap_or_default(),
-        document_type: person.document_type.unwrap_or_default(),
-        document_number: person.document_number.unwrap_or_default(),
-        document_expiry: person.document_expiry.unwrap_or_default(),
-        issuing_country: person.issuing_country.unwrap_or_default(),
+        first_name: text(&person.first_name),
+        last_name: text(&person.last_name),
+        date_of_birth: text(&person.date_of_birth),
+        nationality: text(&person.nationality),
+        sex: text(&person.sex),
+        document_type: text(&person.document_type),
+        document_number: text(&person.document_number),
+        document_expiry: text(&person.document_expiry),
+        issuing_country: text(&person.issuing_country),
     }
 }
 

@@ -48,7 +48,7 @@ struct Slot {
 
 impl Slot {
     /// The case as the last read saw it, if that read started at generation `needed` or later.
-    fn fresh(&self, needed: u64) -> Option<Option<Case>> {
+    fn fresh(&self, needed: u64) -> Option<Option<Arc<Case>>> {
         let last = self.last.lock().expect("last read lock poisoned");
         last.as_ref()
             .filter(|read| read.generation >= needed)
@@ -60,7 +60,7 @@ impl Slot {
 struct LastRead {
     /// The hub's generation of the case when the read started.
     generation: u64,
-    case: Option<Case>,
+    case: Option<Arc<Case>>,
 }
 
 impl SharedReads {
@@ -112,11 +112,13 @@ impl CaseReader {
     /// For the BASIC view, the case as this process committed it when the hub holds it: the
     /// newest revision anyone told the hub of, so as new as such a read (see
     /// [`CaseWatch::committed`]); the watcher of a local commit sends it without a read.
-    pub(crate) async fn read(&self, watch: &CaseWatch) -> Result<Option<Case>, Error> {
+    ///
+    /// Shared, not copied: every watcher of the case gets the same one.
+    pub(crate) async fn read(&self, watch: &CaseWatch) -> Result<Option<Arc<Case>>, Error> {
         if !self.key.1
             && let Some(committed) = watch.committed()
         {
-            return Ok(Some(Case::clone(&committed)));
+            return Ok(Some(committed));
         }
         let needed = watch.seen_generation();
         if let Some(case) = self.slot.fresh(needed) {
@@ -129,7 +131,12 @@ impl CaseReader {
         }
         let generation = watch.latest_generation();
         // A failed read is not cached: the next waiter tries again.
-        let case = self.reads.store.case(&self.key.0, self.key.1).await?;
+        let case = self
+            .reads
+            .store
+            .case(&self.key.0, self.key.1)
+            .await?
+            .map(Arc::new);
         *self.slot.last.lock().expect("last read lock poisoned") = Some(LastRead {
             generation,
             case: case.clone(),

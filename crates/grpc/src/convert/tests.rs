@@ -139,14 +139,14 @@ prop_compose! {
 proptest! {
     #[test]
     fn full_view_round_trips_every_field(case in case()) {
-        let back = case_from_proto(case_to_proto(case.clone(), pb::CaseView::Full));
+        let back = case_from_proto(case_to_proto(&case, pb::CaseView::Full));
         prop_assert_eq!(back, case);
     }
 
     #[test]
     fn basic_view_round_trips_everything_but_the_person(case in case()) {
         for view in [pb::CaseView::Basic, pb::CaseView::Unspecified] {
-            let wire = case_to_proto(case.clone(), view);
+            let wire = case_to_proto(&case, view);
             prop_assert!(wire.person.is_none());
             let back = case_from_proto(wire);
             prop_assert_eq!(back, domain::Case { person: None, ..case.clone() });
@@ -201,7 +201,7 @@ fn absent_optional_strings_become_empty() {
         purged_at: None,
         person: Some(domain::Person::default()),
     };
-    let wire = case_to_proto(case, pb::CaseView::Full);
+    let wire = case_to_proto(&case, pb::CaseView::Full);
     assert_eq!(wire.external_ref, "");
     assert_eq!(wire.overall_status, "");
     assert_eq!(wire.finalized_at, None);
@@ -282,7 +282,7 @@ fn a_case_with_its_person_fits_the_encode_buffer_with_its_frame_header() {
         assert!(case.person.is_some(), "the fixture has a person");
         let response = pb::WatchCaseResponse {
             event: Some(pb::watch_case_response::Event::Case(case_to_proto(
-                case,
+                &case,
                 pb::CaseView::Full,
             ))),
         };

@@ -39,7 +39,7 @@ pub(super) async fn get_case(
                 api.store
                     .case(&scan_ref, with_person)
                     .await
-                    .map(|case| case.map(|case| convert::case_to_proto(case, view)))
+                    .map(|case| case.map(|case| convert::case_to_proto(&case, view)))
             };
             case.map_err(status::from_domain)?
                 .ok_or_else(|| status::not_found(format!("no case with scan_ref {scan_ref:?}")))?
@@ -53,7 +53,7 @@ pub(super) async fn get_case(
                 .await
                 .map_err(status::from_domain)?
                 .ok_or_else(|| status::not_found("no case for this client_id"))?;
-            convert::case_to_proto(case, view)
+            convert::case_to_proto(&case, view)
         }
     };
     span.record("scan_ref", case.scan_ref.as_str());

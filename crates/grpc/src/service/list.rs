@@ -61,7 +61,7 @@ pub(super) async fn list_cases(
         cases: page
             .cases
             .into_iter()
-            .map(|case| convert::case_to_proto(case, view))
+            .map(|case| convert::case_to_proto(&case, view))
             .collect(),
         next_page_token: page.next.map(Cursor::encode).unwrap_or_default(),
         watch_cursor: watch_cursor.map(Cursor::encode).unwrap_or_default(),

@@ -122,13 +122,18 @@ impl Follower {
         };
         let is_final = case.is_final;
         if case.revision > self.sent {
-            self.deliver(case, watch, sink).await;
+            self.deliver(&case, watch, sink).await;
         }
         Ok(is_final && self.until_final)
     }
 
     /// Sends `case`, newer than what the client has, in its delivery span.
-    async fn deliver(&mut self, case: Case, watch: &CaseWatch, sink: &Sink<pb::WatchCaseResponse>) {
+    async fn deliver(
+        &mut self,
+        case: &Case,
+        watch: &CaseWatch,
+        sink: &Sink<pb::WatchCaseResponse>,
+    ) {
         self.sent = case.revision;
         let is_final = case.is_final;
         // The hub's traceparent belongs to its revision only.
@@ -136,7 +141,7 @@ impl Follower {
         let traceparent = signal
             .traceparent
             .filter(|_| signal.revision == case.revision);
-        let span = deliver::span(deliver::Method::WatchCase, &case, traceparent.as_deref());
+        let span = deliver::span(deliver::Method::WatchCase, case, traceparent.as_deref());
         let changed_at = case.updated_at;
         if let Some(audit) = &self.audit {
             audit.served([case.scan_ref.as_str()]);

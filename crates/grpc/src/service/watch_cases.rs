@@ -286,7 +286,7 @@ impl FeedStream {
         }
         let message = pb::WatchCasesResponse {
             event: Some(Event::Change(pb::CaseChange {
-                case: Some(convert::case_to_proto(change.case.clone(), self.view)),
+                case: Some(convert::case_to_proto(&change.case, self.view)),
                 cursor: change.position.encode(),
             })),
         };

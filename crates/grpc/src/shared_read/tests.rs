@@ -223,7 +223,7 @@ async fn a_case_committed_here_reaches_basic_watchers_without_a_read() {
     within(watch.changed()).await;
 
     let read = within(basic.read(&watch)).await.unwrap();
-    assert_eq!(read.as_ref(), Some(&committed));
+    assert_eq!(read.as_deref(), Some(&committed));
     assert_eq!(store.reads.load(Ordering::SeqCst), 0, "no read for BASIC");
     within(full.read(&watch)).await.unwrap();
     assert_eq!(
