@@ -13,7 +13,7 @@ use std::{
     panic::AssertUnwindSafe,
     pin::Pin,
     sync::{Arc, Mutex, MutexGuard, PoisonError},
-    task::{Context, Poll},
+    task::{Context, Poll, Waker},
     time::Duration,
 };
 
@@ -174,8 +174,10 @@ where
         cell,
         ended: None,
         done: false,
-        shutdown: Box::pin(shutdown.cancelled_owned()),
+        shutdown_signal: Box::pin(shutdown.clone().cancelled_owned()),
+        shutdown,
         expiry: Box::pin(sleep_until(deadline)),
+        armed: None,
         _slot: permit,
         _open: OpenStream::count(kind),
     })
@@ -193,9 +195,18 @@ struct Producing<T> {
     ended: Option<Result<(), Status>>,
     /// Nothing more to send.
     done: bool,
-    shutdown: Pin<Box<WaitForCancellationFutureOwned>>,
+    shutdown: CancellationToken,
+    /// Wakes the stream when `shutdown` is cancelled, once polled.
+    shutdown_signal: Pin<Box<WaitForCancellationFutureOwned>>,
     /// One timer for the stream's life, not one per item.
     expiry: Pin<Box<Sleep>>,
+    /// The waker `shutdown_signal` and `expiry` were last polled with. While the stream is
+    /// polled with the same one (its task's: always, under hyper), they need not be polled
+    /// again: they will wake it, and whether they are due is an atomic load and a clock read.
+    /// Polling them
+    /// takes the shutdown token's lock and re-registers with the timer; in a fan-out to 10 000
+    /// streams that was about 4 % of the service's CPU samples (perf).
+    armed: Option<Waker>,
     _slot: OwnedSemaphorePermit,
     _open: OpenStream,
 }
@@ -208,10 +219,26 @@ impl<T: Unpin> Stream for Producing<T> {
         if this.done {
             return Poll::Ready(None);
         }
-        if this.shutdown.as_mut().poll(cx).is_ready() {
+        let (shut, expired) = if this
+            .armed
+            .as_ref()
+            .is_some_and(|armed| armed.will_wake(cx.waker()))
+        {
+            (
+                this.shutdown.is_cancelled(),
+                Instant::now() >= this.expiry.deadline(),
+            )
+        } else {
+            this.armed = Some(cx.waker().clone());
+            (
+                this.shutdown_signal.as_mut().poll(cx).is_ready(),
+                this.expiry.as_mut().poll(cx).is_ready(),
+            )
+        };
+        if shut {
             return this.end(Err(status::shutting_down()));
         }
-        if this.expiry.as_mut().poll(cx).is_ready() {
+        if expired {
             return this.end(Err(status::status(
                 ErrorKind::Unavailable,
                 "stream reached its maximum age: resume from the last item received",
@@ -336,5 +363,77 @@ pub(crate) fn bookmark(examined: Cursor) -> pb::Heartbeat {
     pb::Heartbeat {
         cursor: examined.encode(),
         ..heartbeat()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+    use std::task::Wake;
+
+    use futures::StreamExt as _;
+    use tokio::sync::Notify;
+    use tonic::Code;
+
+    use super::*;
+
+    /// A stream whose producer never sends nor ends, admitted under `limits`.
+    fn idle(limits: &StreamLimits) -> ResponseStream<u8> {
+        let ticket = limits.admit().expect("admitted");
+        open("case", ticket, |_sink| std::future::pending())
+    }
+
+    /// A task's waker that says when it is woken.
+    #[derive(Default)]
+    struct Woken(Notify);
+
+    impl Wake for Woken {
+        fn wake(self: Arc<Self>) {
+            self.0.notify_one();
+        }
+    }
+
+    /// Polls `stream` once as a task would, expecting nothing yet; returns the task's waker.
+    fn poll_pending(stream: &mut ResponseStream<u8>) -> Arc<Woken> {
+        let woken = Arc::new(Woken::default());
+        let waker = Waker::from(Arc::clone(&woken));
+        let polled = stream.as_mut().poll_next(&mut Context::from_waker(&waker));
+        assert!(polled.is_pending());
+        woken
+    }
+
+    /// Waits until the task is woken, then polls the stream for its status and end.
+    async fn woken_to_end(woken: &Woken, mut stream: ResponseStream<u8>) -> Status {
+        tokio::time::timeout(Duration::from_secs(10), woken.0.notified())
+            .await
+            .expect("the stream's task is woken");
+        let ended = futures::poll!(stream.next());
+        let Poll::Ready(Some(Err(ended))) = ended else {
+            panic!("expected the stream's status, got {ended:?}");
+        };
+        assert!(stream.next().await.is_none(), "nothing after the status");
+        ended
+    }
+
+    #[tokio::test]
+    async fn an_idle_stream_is_woken_and_ends_at_its_maximum_age() {
+        let limits = StreamLimits::new(8, Duration::from_millis(50), CancellationToken::new());
+        let mut stream = idle(&limits);
+        let woken = poll_pending(&mut stream);
+        let ended = woken_to_end(&woken, stream).await;
+        assert_eq!(ended.code(), Code::Unavailable);
+        assert!(ended.message().contains("maximum age"), "{ended:?}");
+    }
+
+    #[tokio::test]
+    async fn an_idle_stream_is_woken_and_ends_at_shutdown() {
+        let shutdown = CancellationToken::new();
+        let limits = StreamLimits::new(8, Duration::from_secs(3600), shutdown.clone());
+        let mut stream = idle(&limits);
+        let woken = poll_pending(&mut stream);
+        shutdown.cancel();
+        let ended = woken_to_end(&woken, stream).await;
+        assert_eq!(ended.code(), Code::Unavailable);
+        assert_eq!(ended.message(), "server shutting down");
     }
 }
