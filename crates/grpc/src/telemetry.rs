@@ -5,11 +5,14 @@
 //! A tower layer rather than tonic's `trace_fn`: the status of a call is only known from the
 //! `grpc-status` trailer, which `trace_fn`'s span never sees for streams.
 //!
-//! The status goes to the OpenTelemetry span only, not into the span's log fields: it is known
-//! when the call ends, after which no line is logged inside the span, and recording a field
-//! makes the log layer rewrite the span's formatted fields. A change sent to ten thousand
-//! streams ends ten thousand calls; that rewrite was 4.6 % of the service's CPU while it did
-//! (perf, `verdict-bench watch`, 10 000 streams on 50 connections).
+//! The SERVER span is trace-only ([`TRACE_ONLY`]): log lines get a call's context from the
+//! method's own span under it (`get_case`, `watch_case`, ... with the request's key fields),
+//! whose name says as much as this span's fields. With export off the SERVER span is not made
+//! at all. Formatted for the log layer, it was made, entered on every poll of the call and
+//! closed for every call: closing it was about 5 % of the service's CPU in a fan-out of one
+//! change to 10 000 WatchCase streams, whose calls all end with it (perf, `verdict-bench
+//! watch`, 10 000 streams on 50 connections). Its status is set on the OpenTelemetry span
+//! directly (`set_attribute`), as it is known only when the call ends.
 
 mod body;
 
@@ -25,7 +28,7 @@ use tonic::codegen::http::{HeaderMap, Request, Response};
 use tower::Layer;
 use tracing::{Instrument as _, Span};
 use tracing_opentelemetry::OpenTelemetrySpanExt as _;
-use verdict_telemetry::{metrics::metrics, propagation};
+use verdict_telemetry::{TRACE_ONLY, metrics::metrics, propagation};
 
 pub(crate) use body::TracedBody;
 
@@ -117,6 +120,7 @@ impl Call {
             Span::none()
         } else {
             tracing::info_span!(
+                target: TRACE_ONLY,
                 "grpc request",
                 otel.name = method,
                 otel.kind = "server",
@@ -135,7 +139,7 @@ impl Call {
     }
 
     /// Records the status once: on the OpenTelemetry span (an error for the codes semconv calls
-    /// server errors; see the module docs) and in `rpc.server.call.duration`.
+    /// server errors) and in `rpc.server.call.duration`.
     pub(crate) fn finish(&mut self, code: Code) {
         if std::mem::replace(&mut self.finished, true) {
             return;

@@ -14,14 +14,15 @@ use crate::Error;
 pub const TRACER_NAME: &str = "verdict";
 
 /// The target of the spans that exist only to draw a trace: one per database transaction, bus
-/// hop and watcher delivery (`info_span!(target: TRACE_ONLY, …)`).
+/// hop and watcher delivery, and each gRPC call's SERVER span, whose method span below it gives
+/// log lines the call's context (`info_span!(target: TRACE_ONLY, …)`).
 ///
 /// They are exported like every `verdict*` span, but the log layer never sees them: the fmt
 /// layer formats every span it is interested in when the span is made, and these are made per
 /// webhook and per delivery (ten thousand for one change with ten thousand watchers) while no
 /// line is ever written inside them. So with export off they cost nothing at all (no layer
-/// wants them), and log lines keep the context that matters: the request, call and stream
-/// spans, which name the case too.
+/// wants them), and log lines keep the context that matters: the HTTP request's span and each
+/// gRPC method's (a stream's, for the watches), which name the case too.
 pub const TRACE_ONLY: &str = "verdict_trace";
 
 /// A provider exporting through OTLP/gRPC in batches, configured by the `OTEL_EXPORTER_OTLP_*`,
