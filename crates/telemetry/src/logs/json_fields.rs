@@ -2,12 +2,12 @@
 //!
 //! The fmt layer formats a span's fields when the span is made, whether or not a line is ever
 //! written inside it, so this runs for every request span (sixteen fields, before the signature
-//! is checked) and every gRPC call's (each watch stream's); watchers' delivery spans are
-//! trace-only and never reach it. `tracing-subscriber`'s own `JsonFields` collects the fields
-//! into a map of `serde_json` values and serialises that; its `add_fields` parses the stored
-//! object and writes it anew. Under `verdict-bench watch` (perf, 10 000 watchers) that
-//! formatting was about a tenth of the service's CPU. Here each field is written once, as text,
-//! into one allocation of its final size, and later fields are appended.
+//! is checked) and every gRPC method's span (each watch stream's); the gRPC SERVER spans and
+//! watchers' delivery spans are trace-only and never reach it. `tracing-subscriber`'s own
+//! `JsonFields` collects the fields into a map of `serde_json` values and serialises that; its
+//! `add_fields` parses the stored object and writes it anew. Under `verdict-bench watch` (perf,
+//! 10 000 watchers) that formatting was about a tenth of the service's CPU. Here each field is
+//! written once, as text, into one allocation of its final size, and later fields are appended.
 //!
 //! The stored object is what a line's span list holds ([`super::json_line`] copies it), so each
 //! field is in it once: a field recorded again (a span's `scan_ref` once the case is known, say)
@@ -262,7 +262,7 @@ impl fmt::Write for Escaping<'_> {
 ///
 /// Nearly every string needs no escaping, so that is checked first, in one pass that never
 /// stops early (the compiler vectorises it), and the string copied whole. Every field of every
-/// request's and gRPC call's span comes through here: a byte at a time it was the largest part
+/// request's and gRPC method's span comes through here: a byte at a time it was the largest part
 /// of refusing a bad signature after the HMAC itself (callgrind: 5 450 of the 67 000
 /// instructions besides SHA-256).
 pub(super) fn push_escaped(out: &mut String, s: &str) {
